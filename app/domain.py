@@ -1,0 +1,348 @@
+"""The shared vocabulary of the service: orders, return requests and decisions.
+
+Everything here is a plain value. Connectors produce `Order`, the HTTP layer produces
+`ReturnRequest`, the policy turns both into a `PolicyResult`, and the service stores the
+`Decision` that the API answers with.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from babel.numbers import get_currency_precision
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
+
+
+class Platform(StrEnum):
+    amazon = "amazon"
+    shopify = "shopify"
+
+
+class Fulfillment(StrEnum):
+    amazon = "amazon"  # FBA / AFN: Amazon ships, handles the return and refunds
+    merchant = "merchant"  # MFN: the seller ships
+    shopify = "shopify"
+
+
+class DeliverySource(StrEnum):
+    carrier = "carrier"  # the channel gave the exact delivery time
+    promised = "promised"  # the latest promised delivery time
+    estimated = "estimated"  # ship time plus the channel's transit estimate
+
+
+class Reason(StrEnum):
+    damaged = "damaged"
+    defective = "defective"
+    wrong_item = "wrong_item"
+    not_as_described = "not_as_described"
+    missing_parts = "missing_parts"
+    no_longer_needed = "no_longer_needed"
+    size_or_fit = "size_or_fit"
+    arrived_late = "arrived_late"
+    better_price = "better_price"
+    other = "other"
+
+
+class Fault(StrEnum):
+    seller = "seller"
+    customer = "customer"
+
+
+class Resolution(StrEnum):
+    refund = "refund"
+    exchange = "exchange"
+    store_credit = "store_credit"
+
+
+class RequestedResolution(StrEnum):
+    refund = "refund"
+    exchange = "exchange"
+    store_credit = "store_credit"
+    unknown = "unknown"
+
+
+class Classification(StrEnum):
+    compliance_return = "compliance_return"
+    retention_refund = "retention_refund"
+
+
+class Locale(StrEnum):
+    en_us = "en-US"
+    en_ca = "en-CA"
+    fr_ca = "fr-CA"
+
+
+class RefundTrigger(StrEnum):
+    carrier_scan = "carrier_scan"
+    amazon = "amazon"
+    return_received = "return_received"
+    immediate = "immediate"
+
+
+class PolicyOwner(StrEnum):
+    platform = "platform"
+    merchant = "merchant"
+
+
+def _decimal_string(value: Decimal) -> str:
+    return format(value, "f")
+
+
+# Decimals go over the wire as strings ("12.50"), never as floats.
+DecimalStr = Annotated[Decimal, PlainSerializer(_decimal_string, return_type=str, when_used="json")]
+Percent = Annotated[
+    Decimal,
+    Field(ge=0, le=100),
+    PlainSerializer(lambda v: format(v.normalize(), "f"), return_type=str, when_used="json"),
+]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The smallest amount of `currency`: 0.01 for USD and CAD, 1 for JPY."""
+    return Decimal(1).scaleb(-get_currency_precision(currency))
+
+
+class Money(BaseModel):
+    """An amount in one currency. Arithmetic stays exact; `rounded()` is applied once, at the end."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amount: DecimalStr
+    currency: CurrencyCode
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(amount=Decimal(0), currency=currency).rounded()
+
+    def rounded(self) -> Money:
+        """Half-up to the currency's minor unit."""
+        amount = self.amount.quantize(minor_unit(self.currency), rounding=ROUND_HALF_UP)
+        return Money(amount=amount, currency=self.currency)
+
+    def _same_currency(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot combine {self.currency} with {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(amount=self.amount + other.amount, currency=self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(amount=self.amount - other.amount, currency=self.currency)
+
+    def times(self, factor: Decimal | int) -> Money:
+        return Money(amount=self.amount * factor, currency=self.currency)
+
+    def percent(self, percent: Decimal) -> Money:
+        return Money(amount=self.amount * percent / 100, currency=self.currency)
+
+
+# --- Orders, as every connector normalises them (no buyer PII) -------------------------
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    line_id: str = Field(description="The channel's id of the line (Amazon orderItemId, Shopify LineItem GID).")
+    sku: str | None
+    title: str
+    quantity: int = Field(ge=0)
+    unit_price: Money = Field(description="Price of one unit in the shop's currency.")
+    presentment_unit_price: Money | None = Field(
+        default=None, description="Price of one unit in the currency the customer paid in, where it differs."
+    )
+    product_type: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class Order(BaseModel):
+    """An order as the policy sees it, whatever channel it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    platform: Platform
+    order_ref: str = Field(description="The reference people use: Amazon order id, Shopify order name (#1001).")
+    order_id: str = Field(description="The channel's own id: Amazon order id, Shopify Order GID.")
+    placed_at: AwareDatetime
+    shipped_at: AwareDatetime | None = None
+    delivered_at: AwareDatetime | None = None
+    delivered_at_source: DeliverySource | None = None
+    fulfillment: Fulfillment
+    currency: CurrencyCode = Field(description="The shop's currency, in which the policy's thresholds compare.")
+    presentment_currency: CurrencyCode | None = None
+    total: Money
+    ship_to_country: str | None = None
+    ship_to_region: str | None = Field(default=None, description="State or province code.")
+    customer_locale: str | None = Field(default=None, description="The language the customer chose at checkout.")
+    earlier_returns_at: list[AwareDatetime] = Field(
+        default_factory=list,
+        description="When the same customer's earlier returns were created (Shopify; for the review rule).",
+    )
+    lines: list[OrderLine]
+    sandbox: bool = False
+
+    @property
+    def shipped(self) -> bool:
+        return self.shipped_at is not None or self.delivered_at is not None
+
+
+# --- The request ---------------------------------------------------------------------
+
+
+class ReturnItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    quantity: int = Field(default=1, ge=1, le=10_000)
+
+
+def _strip(value: str) -> str:
+    return value.strip()
+
+
+OrderRef = Annotated[str, AfterValidator(_strip), StringConstraints(min_length=1, max_length=255)]
+
+
+class ReturnRequest(BaseModel):
+    """`POST /v1/returns/route`: what the helpdesk knows about the return."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_ref": "113-4567890-1234567",
+                    "channel": "amazon_us",
+                    "ticket_id": "T-88213",
+                    "customer_message": "The kettle arrived with a cracked lid.",
+                    "reason": "damaged",
+                    "items": [{"sku": "KET-01", "quantity": 1}],
+                    "requested_resolution": "refund",
+                    "locale": "en-US",
+                    "customer_contacted_at": "2026-12-03T14:40:00Z",
+                    "as_of": "2026-12-03T15:00:00Z",
+                }
+            ]
+        },
+    )
+
+    order_ref: OrderRef
+    channel: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = None
+    ticket_id: Annotated[str, StringConstraints(max_length=255)] | None = None
+    customer_message: Annotated[str, StringConstraints(max_length=20_000)] | None = Field(
+        default=None, description="Read for context only; never stored."
+    )
+    reason: Reason = Reason.other
+    items: list[ReturnItem] | None = Field(default=None, max_length=500)
+    requested_resolution: RequestedResolution = RequestedResolution.unknown
+    locale: Locale | None = None
+    customer_contacted_at: AwareDatetime | None = None
+    as_of: AwareDatetime | None = None
+
+
+# --- What the policy decides ---------------------------------------------------------
+
+
+class ExplanationStep(BaseModel):
+    rule: str
+    result: str
+    policy: str | None = Field(default=None, description="The policy id and version that holds the rule.")
+
+
+class RestockingFee(BaseModel):
+    allowed: bool
+    max_percent: Percent
+    amount: Money
+
+
+class PolicyResult(BaseModel):
+    id: str
+    version: str
+    owner: PolicyOwner
+    eligible: bool
+    return_window_ends: date | None
+    restocking_fee: RestockingFee
+    refund_trigger: RefundTrigger
+    return_required: bool
+    returned_value: Money
+    store_credit_bonus_percent: Percent
+    resolution_options: list[Resolution]
+    must: list[str]
+    must_not: list[str]
+    review: bool = Field(default=False, description="The merchant policy asks for a review before acting.")
+    return_shipping_paid_by: Literal["seller", "customer"] = "seller"
+
+
+class Reply(BaseModel):
+    id: str
+    locale: Locale
+    subject: str
+    body: str
+
+
+class QueueAssignment(BaseModel):
+    name: str
+    priority: int = Field(ge=1)
+    sla_due_at: AwareDatetime
+    skills: list[str]
+    a_to_z_risk: bool
+
+
+class OrderView(BaseModel):
+    """The order as a decision shows it."""
+
+    order_ref: str
+    placed_at: AwareDatetime
+    shipped_at: AwareDatetime | None
+    delivered_at: AwareDatetime | None
+    delivered_at_source: DeliverySource | None
+    fulfillment: Fulfillment
+    currency: str
+    total: Money
+    ship_to_region: str | None
+    lines: list[LineView]
+
+
+class LineView(BaseModel):
+    sku: str | None
+    title: str
+    quantity: int
+    unit_price: Money
+
+
+class Decision(BaseModel):
+    """The answer to `POST /v1/returns/route`, stored as it was given."""
+
+    decision_id: str
+    created_at: AwareDatetime
+    as_of: AwareDatetime
+    channel: str
+    platform: Platform
+    classification: Classification
+    ticket_id: str | None
+    reason: Reason
+    fault: Fault
+    requested_resolution: RequestedResolution
+    order: OrderView
+    policy: PolicyResult
+    template: Reply
+    queue: QueueAssignment
+    sandbox: bool
+    explanation: list[ExplanationStep]
+
+
+OrderView.model_rebuild()

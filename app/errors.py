@@ -1,0 +1,144 @@
+"""Domain errors, each with an HTTP status and a stable `code`, rendered once as problem+json."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ProblemError(Exception):
+    """An error the API answers as `application/problem+json` (RFC 9457)."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class ValidationProblem(ProblemError):
+    status = 422
+    code = "validation_error"
+    title = "The request is not valid"
+
+
+class MalformedBody(ProblemError):
+    status = 400
+    code = "malformed_body"
+    title = "The body is not valid JSON"
+
+
+class Unauthenticated(ProblemError):
+    status = 401
+    code = "unauthenticated"
+    title = "Missing or unknown API key"
+
+
+class Forbidden(ProblemError):
+    status = 403
+    code = "forbidden"
+    title = "The API key lacks the scope"
+
+
+class NotFound(ProblemError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+    title = "Order not found"
+
+
+class DecisionNotFound(NotFound):
+    code = "decision_not_found"
+    title = "Decision not found"
+
+
+class UnknownChannel(ProblemError):
+    status = 422
+    code = "unknown_channel"
+    title = "Unknown channel"
+
+
+class UnrecognisedOrderRef(ProblemError):
+    status = 422
+    code = "unrecognised_order_ref"
+    title = "The order reference matches no configured channel"
+
+
+class ChannelMismatch(ProblemError):
+    status = 409
+    code = "channel_mismatch"
+    title = "The order belongs to another channel"
+
+
+class IdempotencyConflict(ProblemError):
+    status = 422
+    code = "idempotency_conflict"
+    title = "Idempotency-Key reused with a different request"
+
+
+class IdempotencyInFlight(ProblemError):
+    status = 409
+    code = "idempotency_in_flight"
+    title = "A request with this Idempotency-Key is still running"
+
+
+class ActionNotAllowed(ProblemError):
+    status = 409
+    code = "action_not_allowed"
+    title = "Action not allowed on this decision"
+
+
+class UpstreamError(ProblemError):
+    """Trouble with a channel's API. `temporary` errors may be retried by the connector."""
+
+    status = 502
+    code = "upstream_bad_response"
+    title = "The channel answered badly"
+    temporary: ClassVar[bool] = False
+
+
+class UpstreamAuthFailed(UpstreamError):
+    code = "upstream_auth_failed"
+    title = "The channel refused the service's credentials"
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 503
+    code = "upstream_unavailable"
+    title = "The channel is unavailable"
+    temporary = True
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 503
+    code = "upstream_rate_limited"
+    title = "The channel's rate limit is reached"
+    temporary = True
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+    title = "The channel did not answer in time"
+    temporary = True
+
+
+class DatabaseUnavailable(ProblemError):
+    status = 503
+    code = "database_unavailable"
+    title = "The database is unavailable"

@@ -1,0 +1,81 @@
+"""Configuration from the environment (and a `.env` file), as the contract's table lists it."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from app.channels import AmazonChannel, Channel, ShopifyChannel
+from app.domain import Locale
+
+DEFAULT_MERCHANT_POLICY = Path(__file__).parent / "policy" / "data" / "shopify-ca-default.yaml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite+aiosqlite:///./returns-router.db"
+    redis_url: str | None = None
+    log_format: str = Field(default="auto", description="json, console, or auto (console on a terminal)")
+    log_level: str = "INFO"
+
+    channel_amazon_us_lwa_client_id: str | None = None
+    channel_amazon_us_lwa_client_secret: SecretStr | None = None
+    channel_amazon_us_refresh_token: SecretStr | None = None
+    channel_amazon_us_endpoint: str = "https://sellingpartnerapi-na.amazon.com"
+    channel_amazon_us_lwa_token_url: str = "https://api.amazon.com/auth/o2/token"
+    channel_amazon_us_marketplace_id: str = "ATVPDKIKX0DER"
+    channel_amazon_us_timezone: str = "America/Los_Angeles"
+    channel_amazon_us_transit_days: int = 5
+
+    channel_shopify_ca_shop_domain: str | None = None
+    channel_shopify_ca_access_token: SecretStr | None = None
+    channel_shopify_ca_api_version: str = "2026-10"
+    channel_shopify_ca_admin_url: str | None = None
+    channel_shopify_ca_webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    channel_shopify_ca_policy_file: Path = DEFAULT_MERCHANT_POLICY
+    channel_shopify_ca_timezone: str = "America/Toronto"
+    channel_shopify_ca_transit_days: int = 5
+
+    idempotency_ttl_hours: int = Field(default=24, ge=24)
+
+    @field_validator("channel_shopify_ca_webhook_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [SecretStr(part.strip()) for part in value.split(",") if part.strip()]
+        return value
+
+    @cached_property
+    def channels(self) -> dict[str, Channel]:
+        amazon = AmazonChannel(
+            key="amazon_us",
+            timezone=self.channel_amazon_us_timezone,
+            currency="USD",
+            default_locale=Locale.en_us,
+            transit_days=self.channel_amazon_us_transit_days,
+            marketplace_id=self.channel_amazon_us_marketplace_id,
+            endpoint=self.channel_amazon_us_endpoint,
+            lwa_token_url=self.channel_amazon_us_lwa_token_url,
+            lwa_client_id=self.channel_amazon_us_lwa_client_id,
+            lwa_client_secret=self.channel_amazon_us_lwa_client_secret,
+            refresh_token=self.channel_amazon_us_refresh_token,
+        )
+        shopify = ShopifyChannel(
+            key="shopify_ca",
+            timezone=self.channel_shopify_ca_timezone,
+            currency="CAD",
+            default_locale=Locale.en_ca,
+            transit_days=self.channel_shopify_ca_transit_days,
+            shop_domain=self.channel_shopify_ca_shop_domain,
+            access_token=self.channel_shopify_ca_access_token,
+            api_version=self.channel_shopify_ca_api_version,
+            admin_url_override=self.channel_shopify_ca_admin_url,
+            webhook_secrets=tuple(self.channel_shopify_ca_webhook_secrets),
+            policy_file=self.channel_shopify_ca_policy_file,
+        )
+        return {channel.key: channel for channel in (amazon, shopify)}
