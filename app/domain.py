@@ -7,7 +7,7 @@ Everything here is a plain value. Connectors produce `Order`, the HTTP layer pro
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -156,7 +156,9 @@ class Money(BaseModel):
 class OrderLine(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    line_id: str = Field(description="The channel's id of the line (Amazon orderItemId, Shopify LineItem GID).")
+    line_id: str = Field(
+        description="The channel's id of the line (Amazon orderItemId, Shopify LineItem GID)."
+    )
     sku: str | None
     title: str
     quantity: int = Field(ge=0)
@@ -175,19 +177,25 @@ class Order(BaseModel):
 
     channel: str
     platform: Platform
-    order_ref: str = Field(description="The reference people use: Amazon order id, Shopify order name (#1001).")
+    order_ref: str = Field(
+        description="The reference people use: Amazon order id, Shopify order name (#1001)."
+    )
     order_id: str = Field(description="The channel's own id: Amazon order id, Shopify Order GID.")
     placed_at: AwareDatetime
     shipped_at: AwareDatetime | None = None
     delivered_at: AwareDatetime | None = None
     delivered_at_source: DeliverySource | None = None
     fulfillment: Fulfillment
-    currency: CurrencyCode = Field(description="The shop's currency, in which the policy's thresholds compare.")
+    currency: CurrencyCode = Field(
+        description="The shop's currency, in which the policy's thresholds compare."
+    )
     presentment_currency: CurrencyCode | None = None
     total: Money
     ship_to_country: str | None = None
     ship_to_region: str | None = Field(default=None, description="State or province code.")
-    customer_locale: str | None = Field(default=None, description="The language the customer chose at checkout.")
+    customer_locale: str | None = Field(
+        default=None, description="The language the customer chose at checkout."
+    )
     earlier_returns_at: list[AwareDatetime] = Field(
         default_factory=list,
         description="When the same customer's earlier returns were created (Shopify; for the review rule).",
