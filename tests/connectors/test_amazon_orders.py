@@ -1,0 +1,309 @@
+"""SP-API Orders 2026-01-01 fixtures against the official model, and their normalisation into `Order`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jsonschema
+import pytest
+
+from app.channels import AmazonChannel
+from app.connectors.amazon_orders import INCLUDED_DATA, order_from_amazon
+from app.domain import DeliverySource, Fulfillment, Money, Platform
+from app.errors import UpstreamError
+from tests.connectors.conftest import AMAZON_FIXTURES
+
+Payload = Callable[[str], dict[str, Any]]
+KETTLE = "113-4567890-1234567"
+FBA_TWO_LINES = "112-3344556-7788990"
+OLD_MERCHANT = "114-2233445-5667788"
+UNSHIPPED = "111-9988776-6554433"
+FBA_HOLIDAY = "115-6677889-9001122"
+NO_PROMISE = "116-1122334-4556677"
+
+
+def _strict(node: Any) -> Any:
+    """The model with unknown properties forbidden, so a misspelt key in a fixture fails too."""
+    if isinstance(node, dict):
+        out = {key: _strict(value) for key, value in node.items()}
+        if "properties" in out and "additionalProperties" not in out:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(node, list):
+        return [_strict(value) for value in node]
+    return node
+
+
+@pytest.fixture(scope="module")
+def get_order_validator(amazon_orders_model: dict[str, Any]) -> jsonschema.Draft4Validator:
+    # Swagger 2.0 definitions are JSON Schema draft 4 with extra keywords; `#/definitions/...` resolves
+    # inside this one document.
+    schema = {
+        "$ref": "#/definitions/GetOrderResponse",
+        "definitions": _strict(amazon_orders_model["definitions"]),
+    }
+    jsonschema.Draft4Validator.check_schema(schema)
+    return jsonschema.Draft4Validator(schema)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+# --- The fixtures are real SP-API answers -------------------------------------------
+
+
+def test_there_is_a_fixture_for_each_case() -> None:
+    names = {path.stem for path in AMAZON_FIXTURES}
+    assert {KETTLE, FBA_TWO_LINES, OLD_MERCHANT, UNSHIPPED, FBA_HOLIDAY, NO_PROMISE} <= names
+
+
+@pytest.mark.parametrize("path", AMAZON_FIXTURES, ids=lambda p: p.stem)
+def test_fixture_validates_against_get_order_response(
+    path: Any, get_order_validator: jsonschema.Draft4Validator
+) -> None:
+    body = json.loads(path.read_text(encoding="utf-8"))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in get_order_validator.iter_errors(body)]
+    assert errors == []
+    assert body["order"]["orderId"] == path.stem
+    # The service never asks for BUYER or RECIPIENT data, so an answer to it holds none.
+    assert not {"buyer", "recipient"} & body["order"].keys()
+
+
+def test_the_validator_rejects_what_the_model_does_not_allow(
+    amazon_payload: Payload, get_order_validator: jsonschema.Draft4Validator
+) -> None:
+    missing_items = amazon_payload(KETTLE)
+    del missing_items["order"]["orderItems"]
+    misspelt = amazon_payload(KETTLE)
+    misspelt["order"]["fulfillment"]["fulfilmentStatus"] = misspelt["order"]["fulfillment"].pop(
+        "fulfillmentStatus"
+    )
+    bad_status = amazon_payload(KETTLE)
+    bad_status["order"]["packages"][0]["packageStatus"]["status"] = "ARRIVED"
+
+    for body in (missing_items, misspelt, bad_status):
+        assert not get_order_validator.is_valid(body)
+
+
+def test_included_data_asks_for_no_buyer_pii(amazon_orders_model: dict[str, Any]) -> None:
+    parameters = amazon_orders_model["paths"]["/orders/2026-01-01/orders/{orderId}"]["get"]["parameters"]
+    allowed = next(p for p in parameters if p["name"] == "includedData")["items"]["enum"]
+    assert set(INCLUDED_DATA) <= set(allowed)
+    assert not {"BUYER", "RECIPIENT"} & set(INCLUDED_DATA)
+
+
+# --- Normalisation ------------------------------------------------------------------
+
+
+def test_contract_example_kettle(amazon_payload: Payload, amazon_channel: AmazonChannel) -> None:
+    order = order_from_amazon(amazon_payload(KETTLE), amazon_channel)
+
+    assert order.channel == "amazon_us"
+    assert order.platform is Platform.amazon
+    assert order.order_ref == order.order_id == KETTLE
+    assert order.fulfillment is Fulfillment.merchant
+    assert order.placed_at == at("2026-11-20T10:00:00+00:00")
+    assert order.shipped_at == at("2026-11-21T16:30:00+00:00")
+    assert order.delivered_at == at("2026-11-24T18:00:00+00:00")
+    assert order.delivered_at_source is DeliverySource.promised
+    assert order.currency == "USD"
+    assert order.total == Money(amount=Decimal("59.99"), currency="USD")
+    assert isinstance(order.total.amount, Decimal)
+    assert order.ship_to_region is None
+    assert order.ship_to_country is None
+    assert order.earlier_returns_at == []
+    assert order.sandbox is False
+    [line] = order.lines
+    assert (line.line_id, line.sku, line.title, line.quantity) == (
+        "14529187364201",
+        "KET-01",
+        "Stainless Steel Electric Kettle 1.7L",
+        1,
+    )
+    assert line.unit_price == Money(amount=Decimal("59.99"), currency="USD")
+    assert line.presentment_unit_price is None
+
+
+def test_sandbox_flag_is_passed_through(amazon_payload: Payload, amazon_channel: AmazonChannel) -> None:
+    assert order_from_amazon(amazon_payload(KETTLE), amazon_channel, sandbox=True).sandbox is True
+
+
+def test_fba_order_with_two_lines(amazon_payload: Payload, amazon_channel: AmazonChannel) -> None:
+    order = order_from_amazon(amazon_payload(FBA_TWO_LINES), amazon_channel)
+
+    assert order.fulfillment is Fulfillment.amazon
+    assert [(line.sku, line.quantity, line.unit_price.amount) for line in order.lines] == [
+        ("BAKE-MAT-2", 2, Decimal("14.99")),
+        ("SCALE-05", 1, Decimal("24.99")),
+    ]
+    assert order.total.amount == Decimal("54.97")
+    assert order.delivered_at_source is DeliverySource.promised
+    # The promise ends on 2026-10-09 in the channel's time zone, so the 30-day window ended 2026-11-08.
+    assert order.delivered_at is not None
+    assert order.delivered_at.astimezone(ZoneInfo("America/Los_Angeles")).date().isoformat() == "2026-10-09"
+
+
+@pytest.mark.parametrize(
+    ("order_id", "fulfillment", "placed"),
+    [(OLD_MERCHANT, Fulfillment.merchant, "2026-09-01"), (FBA_HOLIDAY, Fulfillment.amazon, "2026-11-03")],
+)
+def test_fulfilment_kind_and_placing_date(
+    amazon_payload: Payload,
+    amazon_channel: AmazonChannel,
+    order_id: str,
+    fulfillment: Fulfillment,
+    placed: str,
+) -> None:
+    order = order_from_amazon(amazon_payload(order_id), amazon_channel)
+    assert order.fulfillment is fulfillment
+    assert order.placed_at.date().isoformat() == placed
+    assert order.shipped
+
+
+def test_unshipped_order_has_no_delivery_even_with_a_promise(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    body = amazon_payload(UNSHIPPED)
+    assert body["order"]["fulfillment"]["deliverByWindow"]["latestDateTime"]  # the promise is there
+
+    order = order_from_amazon(body, amazon_channel)
+
+    assert (order.shipped_at, order.delivered_at, order.delivered_at_source) == (None, None, None)
+    assert not order.shipped
+
+
+def test_no_promise_estimates_from_the_ship_time(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    order = order_from_amazon(amazon_payload(NO_PROMISE), amazon_channel)
+    assert order.shipped_at == at("2026-11-16T19:45:00+00:00")
+    assert order.delivered_at == at("2026-11-21T19:45:00+00:00")
+    assert order.delivered_at_source is DeliverySource.estimated
+
+    slower = dataclasses.replace(amazon_channel, transit_days=8)
+    assert order_from_amazon(amazon_payload(NO_PROMISE), slower).delivered_at == at(
+        "2026-11-24T19:45:00+00:00"
+    )
+
+
+def test_shipped_at_is_the_earliest_package(amazon_payload: Payload, amazon_channel: AmazonChannel) -> None:
+    body = amazon_payload(FBA_TWO_LINES)
+    first = body["order"]["packages"][0]
+    body["order"]["packages"] = [
+        {**first, "packageReferenceId": "later", "shipTime": "2026-10-07T10:00:00Z"},
+        first,
+        {"packageReferenceId": "not shipped yet"},
+    ]
+    assert order_from_amazon(body, amazon_channel).shipped_at == at("2026-10-06T03:45:00+00:00")
+
+
+def test_a_package_ship_time_means_shipped_whatever_the_status(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    body = amazon_payload(NO_PROMISE)
+    body["order"]["fulfillment"]["fulfillmentStatus"] = "UNSHIPPED"
+    order = order_from_amazon(body, amazon_channel)
+    assert order.shipped_at == at("2026-11-16T19:45:00+00:00")
+    assert order.delivered_at_source is DeliverySource.estimated
+
+
+def test_shipped_status_without_packages_estimates_from_the_ship_by_window(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    body = amazon_payload(NO_PROMISE)
+    del body["order"]["packages"]
+    body["order"]["fulfillment"]["fulfillmentStatus"] = "PARTIALLY_SHIPPED"
+
+    order = order_from_amazon(body, amazon_channel)
+
+    assert order.shipped_at is None
+    assert order.delivered_at == at("2026-11-22T07:59:59+00:00")  # ship-by 2026-11-17T07:59:59Z + 5 days
+    assert order.delivered_at_source is DeliverySource.estimated
+    assert order.shipped
+
+
+def test_total_falls_back_to_the_lines(amazon_payload: Payload, amazon_channel: AmazonChannel) -> None:
+    body = amazon_payload(FBA_TWO_LINES)
+    body["order"]["proceeds"]["grandTotal"] = {"amount": "60.12", "currencyCode": "USD"}
+    assert order_from_amazon(body, amazon_channel).total.amount == Decimal("60.12")  # grandTotal wins
+
+    del body["order"]["proceeds"]
+    assert order_from_amazon(body, amazon_channel).total == Money(amount=Decimal("54.97"), currency="USD")
+
+
+def test_times_keep_their_instant(amazon_payload: Payload, amazon_channel: AmazonChannel) -> None:
+    body = amazon_payload(KETTLE)
+    body["order"]["createdTime"] = "2026-11-20T02:00:00-08:00"
+    assert order_from_amazon(body, amazon_channel).placed_at == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+# --- Malformed answers are upstream errors, never KeyError ---------------------------
+
+
+def _drop(*path: str | int) -> Callable[[dict[str, Any]], None]:
+    def mutate(body: dict[str, Any]) -> None:
+        node: Any = body
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return mutate
+
+
+def _set(value: Any, *path: str | int) -> Callable[[dict[str, Any]], None]:
+    def mutate(body: dict[str, Any]) -> None:
+        node: Any = body
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return mutate
+
+
+PRICE = ("order", "orderItems", 0, "product", "price", "unitPrice")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "mentions"),
+    [
+        (_drop("order"), "order is missing"),
+        (_set([], "order"), "order is not an object"),
+        (_drop("order", "orderId"), "orderId"),
+        (_drop("order", "createdTime"), "createdTime"),
+        (_set("yesterday", "order", "createdTime"), "createdTime"),
+        (_set("2026-11-20T10:00:00", "order", "createdTime"), "no UTC offset"),
+        (_drop("order", "fulfillment"), "fulfillment is missing"),
+        (_set("SOMEONE_ELSE", "order", "fulfillment", "fulfilledBy"), "SOMEONE_ELSE"),
+        (_drop("order", "orderItems"), "orderItems"),
+        (_set({"orderItemId": "1"}, "order", "orderItems"), "orderItems is not a list"),
+        (_drop("order", "orderItems", 0, "product"), "product"),
+        (_set("1", "order", "orderItems", 0, "quantityOrdered"), "quantityOrdered"),
+        (_drop(*PRICE), "unitPrice"),
+        (_set("12,50", *PRICE, "amount"), "12,50"),
+        (_set("NaN", *PRICE, "amount"), "NaN"),
+        (_set(59.99, *PRICE, "amount"), "amount"),
+        (_set("usd", *PRICE, "currencyCode"), "usd"),
+        (_set("CAD", *PRICE, "currencyCode"), "CAD"),
+        (_set({"amount": "1e", "currencyCode": "USD"}, "order", "proceeds", "grandTotal"), "1e"),
+        (_set("soon", "order", "packages", 0, "shipTime"), "shipTime"),
+    ],
+)
+def test_malformed_payload_is_an_upstream_error(
+    amazon_payload: Payload,
+    amazon_channel: AmazonChannel,
+    mutate: Callable[[dict[str, Any]], None],
+    mentions: str,
+) -> None:
+    body = amazon_payload(KETTLE)
+    mutate(body)
+    with pytest.raises(UpstreamError) as caught:
+        order_from_amazon(body, amazon_channel)
+    assert mentions in caught.value.detail
+    assert caught.value.status == 502
