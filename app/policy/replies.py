@@ -1,0 +1,138 @@
+"""Reply templates: one Jinja file per template set, scenario and locale, rendered for one decision.
+
+`templates/<set>/<scenario>.<locale>.j2` holds a `subject` and a `body` block; its id is
+`<set>/<scenario>/<locale>` (`amazon-us/damaged/en-US`). Templates are plain text (no autoescape), run
+in a sandbox with strict undefined variables, and read from the package so an installed wheel finds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from decimal import Decimal
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_date
+from babel.lists import format_list
+from babel.numbers import format_currency, format_percent
+from jinja2 import DictLoader, StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from app.domain import Fault, Fulfillment, Locale, Money, Order, Reply
+from app.policy.evaluation import Evaluation
+from app.policy.lint import lint_amazon_reply
+from app.policy.policy_file import PolicyFileError
+
+TEMPLATES: Traversable = files("app.policy") / "templates"
+SUFFIX = ".j2"
+BLOCKS = ("subject", "body")
+
+
+def template_id(template_set: str, scenario: str, locale: Locale) -> str:
+    return f"{template_set}/{scenario}/{locale.value}"
+
+
+class ReplyBook:
+    """Every reply template, checked once at start-up: syntax, both blocks, and Amazon's rules."""
+
+    def __init__(self, sources: Mapping[str, str], origins: Mapping[str, str]) -> None:
+        self._origins = dict(origins)
+        self._env = SandboxedEnvironment(
+            loader=DictLoader(dict(sources)),
+            undefined=StrictUndefined,
+            autoescape=False,  # replies are plain text for helpdesks, not HTML
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        for name in sources:
+            self._check(name)
+
+    @classmethod
+    def load(cls, root: Traversable | Path = TEMPLATES, *, amazon_sets: Collection[str]) -> ReplyBook:
+        """Read `root`; a template of a set in `amazon_sets` that breaks Amazon's rules is refused."""
+        sources: dict[str, str] = {}
+        origins: dict[str, str] = {}
+        for set_dir in sorted(root.iterdir(), key=lambda entry: entry.name):
+            if not set_dir.is_dir():
+                continue
+            for entry in sorted(set_dir.iterdir(), key=lambda entry: entry.name):
+                if not entry.name.endswith(SUFFIX):
+                    continue
+                scenario, _, locale = entry.name.removesuffix(SUFFIX).rpartition(".")
+                if locale not in {member.value for member in Locale} or not scenario:
+                    raise PolicyFileError(
+                        str(entry), "a template is named <scenario>.<locale>.j2 with a known locale"
+                    )
+                source = entry.read_text(encoding="utf-8")
+                if set_dir.name in amazon_sets:
+                    findings = lint_amazon_reply(source)
+                    if findings:
+                        problems = "; ".join(str(finding) for finding in findings)
+                        raise PolicyFileError(str(entry), f"breaks Amazon's communication rules: {problems}")
+                name = template_id(set_dir.name, scenario, Locale(locale))
+                sources[name] = source
+                origins[name] = str(entry)
+        return cls(sources, origins)
+
+    def _check(self, name: str) -> None:
+        try:
+            template = self._env.get_template(name)
+        except TemplateSyntaxError as exc:
+            raise PolicyFileError(self._origins[name], f"line {exc.lineno}: {exc.message}") from exc
+        missing = [block for block in BLOCKS if block not in template.blocks]
+        if missing:
+            raise PolicyFileError(self._origins[name], f"has no {' or '.join(missing)} block")
+
+    def missing(self, template_set: str, scenarios: Iterable[str], locales: Iterable[Locale]) -> list[str]:
+        known = set(self._origins)
+        wanted = [template_id(template_set, scenario, locale) for scenario in scenarios for locale in locales]
+        return [name for name in wanted if name not in known]
+
+    def render(self, evaluation: Evaluation, order: Order, locale: Locale) -> Reply:
+        name = template_id(evaluation.template_set, evaluation.scenario, locale)
+        template = self._env.get_template(name)
+        context = template.new_context(reply_context(evaluation, order, locale))
+        try:
+            subject, body = ("".join(template.blocks[block](context)).strip() for block in BLOCKS)
+        except TemplateError as exc:  # a template using a variable the decision does not hold
+            raise PolicyFileError(self._origins[name], str(exc)) from exc
+        return Reply(id=name, locale=locale, subject=" ".join(subject.split()), body=body + "\n")
+
+
+def reply_context(evaluation: Evaluation, order: Order, locale: Locale) -> dict[str, Any]:
+    """What a template may use: only what the decision holds, formatted for the reader's locale."""
+    where = locale.value.replace("-", "_")
+    result = evaluation.result
+    value, fee = result.returned_value, result.restocking_fee
+    bonus = result.store_credit_bonus_percent
+
+    def money(amount: Money) -> str:
+        return str(format_currency(amount.amount, amount.currency, locale=where))
+
+    def percent(number: Decimal) -> str:
+        return str(format_percent(number / 100, locale=where, decimal_quantization=False))
+
+    return {
+        "order_ref": order.order_ref,
+        "items": list(evaluation.item_titles),
+        "items_text": str(format_list(list(evaluation.item_titles), locale=where)),
+        "return_by": (
+            str(format_date(result.return_window_ends, "long", locale=where))
+            if result.return_window_ends
+            else None
+        ),
+        "options": [option.value for option in result.resolution_options],
+        "returned_value": money(value),
+        "fee_allowed": fee.allowed,
+        "fee": money(fee.amount),
+        "fee_percent": percent(fee.max_percent),
+        "refund_value": money((value - fee.amount).rounded()),
+        "store_credit_bonus": percent(bonus) if bonus else None,
+        "store_credit_value": money((value + value.percent(bonus)).rounded()),
+        "seller_fault": evaluation.fault is Fault.seller,
+        "fba": order.fulfillment is Fulfillment.amazon,
+        "return_required": result.return_required,
+        "final_sale": evaluation.final_sale,
+    }
