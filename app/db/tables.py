@@ -1,0 +1,95 @@
+"""The tables. Decisions are append-only; no buyer PII is stored in any of them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, TypeDecorator, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Document = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: Document}
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[str] = mapped_column(String(200), doc="space-separated")
+    secret_hash: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the secret, hex")
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    created_at: Mapped[datetime]
+    as_of: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(16))
+    classification: Mapped[str] = mapped_column(String(32))
+    order_ref: Mapped[str] = mapped_column(String(255))
+    ticket_id: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(String(32))
+    queue: Mapped[str] = mapped_column(String(64))
+    eligible: Mapped[bool] = mapped_column(Boolean)
+    sla_due_at: Mapped[datetime]
+    policy_id: Mapped[str] = mapped_column(String(100))
+    policy_version: Mapped[str] = mapped_column(String(50))
+    sandbox: Mapped[bool] = mapped_column(Boolean)
+    api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), doc="who asked for it")
+    answer: Mapped[dict[str, Any]] = mapped_column(doc="the full answer, as given")
+    order_snapshot: Mapped[dict[str, Any]] = mapped_column(doc="the normalised order it was decided on")
+    request: Mapped[dict[str, Any]] = mapped_column(doc="the request, without the customer's message")
+
+    __table_args__ = (
+        Index("ix_decisions_created_at_id", "created_at", "id"),
+        Index("ix_decisions_channel_created_at", "channel", "created_at"),
+        Index("ix_decisions_order_ref", "order_ref"),
+        Index("ix_decisions_ticket_id", "ticket_id"),
+    )
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), doc="SHA-256 of method, path and canonical body")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None] = mapped_column(doc="set while the first request runs")
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (Index("ix_idempotency_records_expires_at", "expires_at"),)
