@@ -1,0 +1,90 @@
+"""The application: `create_app()` wires routers, error handling and the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from app import problems
+from app.observability import RequestIdMiddleware, configure_logging
+from app.routers import decisions, health, returns
+from app.runtime import Runtime, open_runtime
+from app.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+PURGE_EVERY_SECONDS = 600
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_runtime(settings) as runtime:
+            app.state.runtime = runtime
+            purger = asyncio.create_task(_purge_idempotency_records(runtime))
+            log.info(
+                "started",
+                channels={k: ("live" if c.live else "sandbox") for k, c in settings.channels.items()},
+            )
+            try:
+                yield
+            finally:
+                purger.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purger
+
+    app = FastAPI(
+        title="Returns Router",
+        version="0.1.0",
+        summary="Routes return requests: Amazon's platform-owned returns or a store's own policy.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    problems.install(app)
+    for router in (returns.router, decisions.router, health.router):
+        app.include_router(router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.operation_id or route.name
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with errors declared as problem+json (what the service really sends)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        for path in schema["paths"].values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[0] in "45" and "application/json" in content:
+                        content["application/problem+json"] = content.pop("application/json")
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+async def _purge_idempotency_records(runtime: Runtime) -> None:
+    """Idempotency records are kept 24 hours (the contract's minimum), then removed."""
+    while True:
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
+        try:
+            purged = await runtime.idempotency.purge_expired()
+        except Exception as error:  # noqa: BLE001 - a failed purge is retried at the next round
+            log.warning("idempotency_purge_failed", error=type(error).__name__)
+        else:
+            if purged:
+                log.info("idempotency_records_purged", count=purged)

@@ -1,0 +1,64 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db.migrate import current_revision, head_revision
+from app.problems import Problem, problem_response
+from app.routers.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    database: Literal["ok"] = "ok"
+    migration: str | None
+
+
+@router.get("/healthz", operation_id="healthz")
+async def healthz() -> Health:
+    """The process is up. Checks nothing else."""
+    return Health()
+
+
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    response_model=Readiness,
+    responses={
+        503: {"model": Problem, "description": "The database is unreachable or not migrated to head."}
+    },
+)
+async def readyz(runtime: RuntimeDep) -> Response:
+    """The database answers and its migrations are at head."""
+    try:
+        async with runtime.engine.connect() as connection:
+            revision = await current_revision(connection)
+    except (SQLAlchemyError, OSError):
+        return problem_response(
+            503,
+            "database_unavailable",
+            "Not ready",
+            "The database cannot be reached.",
+            headers={"Retry-After": "5"},
+        )
+    if revision != head_revision():
+        return problem_response(
+            503,
+            "migrations_pending",
+            "Not ready",
+            f"The database is at migration {revision}, the service needs {head_revision()}: "
+            "run `python -m app db upgrade`.",
+        )
+    return JSONResponse(Readiness(migration=revision).model_dump())
