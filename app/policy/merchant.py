@@ -31,7 +31,7 @@ from app.domain import (
 from app.policy.dates import AnnualHoliday, days_from, local_date, resolve_delivery, return_window
 from app.policy.evaluation import Evaluation, Trace
 from app.policy.policy_file import ExactDecimal, ExactPercent
-from app.policy.returned import describe, format_money, requested_lines, value_of
+from app.policy.returned import RequestedLines, describe, format_money, requested_lines, value_of
 
 # Reply scenarios every merchant template set provides.
 ELIGIBLE, RETURNLESS, REVIEW, INELIGIBLE, NOT_SHIPPED = (
@@ -148,7 +148,10 @@ def evaluate_merchant(
                 "shopify.final_sale", f"{skus}: final sale, returnable because the fault is the seller's"
             )
     value = value_of(returnable, order.currency)
-    trace.add("shopify.returned_value", describe(requested, value) if returnable else "no returnable lines")
+    trace.add(
+        "shopify.returned_value",
+        describe(RequestedLines(returnable), value) if returnable else "no returnable lines",
+    )
 
     eligible, window_ends = False, None
     delivery = resolve_delivery(order, channel)
@@ -224,7 +227,8 @@ def evaluate_merchant(
         fault=fault,
         scenario=scenario,
         template_set=policy.template_set,
-        item_titles=tuple(returned.line.title for returned in requested.lines),
+        # The reply names what can come back; when nothing can, what was asked for.
+        item_titles=tuple(returned.line.title for returned in returnable or requested.lines),
         final_sale=bool(requested.lines) and not returnable,
         steps=tuple(trace.steps),
     )

@@ -152,6 +152,10 @@ def test_final_sale_lines_leave_the_others_returnable(decide: Decide) -> None:
     assert verdict.policy.eligible is True
     assert verdict.policy.returned_value == cad("30.00")
     assert verdict.policy.restocking_fee.amount == cad("4.50")
+    # Only what can come back is counted and offered in the reply.
+    assert result_of(verdict, "shopify.returned_value") == "TEE-01 x1: 30.00 CAD"
+    assert "Tee-01" in verdict.template.body
+    assert "Drs-01" not in verdict.template.body
 
 
 @pytest.mark.parametrize(("price", "returnless"), [("20.00", True), ("20.01", False)])
