@@ -111,6 +111,17 @@ class UpstreamError(ProblemError):
     title = "The channel answered badly"
     temporary: ClassVar[bool] = False
 
+    def __init__(self, detail: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if retry_after is not None:
+            headers.setdefault("Retry-After", str(max(1, round(retry_after))))
+        super().__init__(detail, headers=headers, **kwargs)
+        self.retry_after = retry_after
+
+
+class UpstreamBadResponse(UpstreamError):
+    """The channel answered with something the service cannot use (malformed, unexpected)."""
+
 
 class UpstreamAuthFailed(UpstreamError):
     code = "upstream_auth_failed"
