@@ -142,6 +142,15 @@ class UpstreamRateLimited(UpstreamError):
     temporary = True
 
 
+class RateLimitWaitTooLong(UpstreamRateLimited):
+    """The service's own bucket for the channel has a longer backlog than a request may wait.
+
+    Not retried: the bound exists so that the caller gets its 503 and `Retry-After` now.
+    """
+
+    temporary = False
+
+
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
