@@ -50,6 +50,9 @@ class AmazonChannel(Channel):
     lwa_client_id: str | None = None
     lwa_client_secret: SecretStr | None = field(default=None, repr=False)
     refresh_token: SecretStr | None = field(default=None, repr=False)
+    # getOrder's usage plan; Amazon grants some sellers more than the published default.
+    get_order_rate: float = 0.5
+    get_order_burst: int = 30
 
     @property
     def platform(self) -> Platform:

@@ -1,0 +1,181 @@
+"""The live Amazon connector: `getOrder` of the Selling Partner API, Orders 2026-01-01.
+
+Each call waits for a token of the seller's getOrder bucket, carries a Login with Amazon access
+token, and is retried (it is a read) on throttling, 5xx and timeouts. Concurrent and repeated
+lookups of one order share one call through `Lookups`. The answer is normalised by
+`order_from_amazon`, the same code the sandbox runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from app.channels import AMAZON_ORDER_ID, AmazonChannel
+from app.connectors.amazon_auth import AccessTokens
+from app.connectors.amazon_orders import INCLUDED_DATA, order_from_amazon
+from app.connectors.base import retry_after, transport_error
+from app.connectors.lookups import AnswerCache, Lookups
+from app.connectors.ratelimit import Buckets, Limit, RateLimiter
+from app.connectors.retry import RetryPolicy, with_retries
+from app.domain import Order
+from app.errors import (
+    OrderNotFound,
+    ProblemError,
+    UpstreamAuthFailed,
+    UpstreamBadResponse,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    ValidationProblem,
+)
+
+UPSTREAM = "Amazon SP-API getOrder"
+GET_ORDER = "/orders/2026-01-01/orders/{order_id}"
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+RETRY = RetryPolicy()  # four attempts in all; a Retry-After beyond 20 s goes up as the 503
+
+
+class AmazonConnector:
+    """An `OrderSource` for one Amazon channel with live credentials."""
+
+    def __init__(
+        self,
+        channel: AmazonChannel,
+        http: httpx.AsyncClient,
+        *,
+        tokens: AccessTokens,
+        limiter: RateLimiter,
+        orders: Lookups[Order],
+        retry: RetryPolicy = RETRY,
+    ) -> None:
+        self.channel = channel
+        self._http = http
+        self._tokens = tokens
+        self._limiter = limiter
+        self._orders = orders
+        self._retry = retry
+        self._base = channel.endpoint.rstrip("/")
+        self._account = seller_account(channel)
+
+    @classmethod
+    def build(
+        cls,
+        channel: AmazonChannel,
+        http: httpx.AsyncClient,
+        *,
+        buckets: Buckets,
+        cache: AnswerCache,
+        max_wait: float,
+        order_max_age: float,
+    ) -> AmazonConnector:
+        if not (channel.lwa_client_id and channel.lwa_client_secret and channel.refresh_token):
+            raise ValueError(f"channel {channel.key} has no live credentials")
+        tokens = AccessTokens(
+            http,
+            token_url=channel.lwa_token_url,
+            client_id=channel.lwa_client_id,
+            client_secret=channel.lwa_client_secret,
+            refresh_token=channel.refresh_token,
+        )
+        # Amazon counts getOrder per seller account and application, whatever replica calls.
+        limiter = RateLimiter(
+            buckets,
+            f"amazon:{seller_account(channel)}:getOrder",
+            Limit(rate=channel.get_order_rate, burst=channel.get_order_burst),
+            max_wait=max_wait,
+            upstream=UPSTREAM,
+        )
+        orders = Lookups[Order](
+            cache,
+            max_age=order_max_age,
+            encode=lambda order: order.model_dump_json().encode(),
+            decode=Order.model_validate_json,
+        )
+        return cls(channel, http, tokens=tokens, limiter=limiter, orders=orders)
+
+    async def resolve_order(self, order_ref: str) -> Order:
+        order_id = order_ref.strip()
+        if not AMAZON_ORDER_ID.match(order_id):
+            raise ValidationProblem(
+                f"{order_id!r} is not an Amazon order id (3-7-7 digits).",
+                errors=[
+                    {"loc": ["body", "order_ref"], "msg": "not an Amazon order id", "type": "value_error"}
+                ],
+            )
+
+        async def fetch() -> Order:
+            return await with_retries(lambda: self._get_order(order_id), self._retry, upstream=UPSTREAM)
+
+        return await self._orders.get(f"{self.channel.key}:{self._account}:order:{order_id}", fetch)
+
+    async def _get_order(self, order_id: str) -> Order:
+        token = await self._tokens.current()
+        await self._limiter.acquire()
+        try:
+            response = await self._http.get(
+                self._base + GET_ORDER.format(order_id=quote(order_id, safe="")),
+                # Never BUYER or RECIPIENT: see INCLUDED_DATA. The model's arrays are comma-separated.
+                params={"includedData": ",".join(INCLUDED_DATA)},
+                headers={"x-amz-access-token": token, "accept": "application/json"},
+                timeout=TIMEOUT,
+            )
+        except httpx.TransportError as error:
+            raise transport_error(error, UPSTREAM) from error
+        if response.status_code == 200:
+            return order_from_amazon(_json(response), self.channel, sandbox=False)
+        raise await self._refusal(response, order_id, token)
+
+    async def _refusal(self, response: httpx.Response, order_id: str, token: str) -> ProblemError:
+        status, codes = response.status_code, _error_codes(response)
+        said = f"{UPSTREAM} answered {status} {'/'.join(codes) or '(no error code)'}"
+        if status == 404:
+            return OrderNotFound(f"No order {order_id!r} on Amazon (channel {self.channel.key}).")
+        if status == 400 and "InvalidInput" in codes:
+            return ValidationProblem(
+                f"Amazon does not accept {order_id!r} as an order id.",
+                errors=[{"loc": ["body", "order_ref"], "msg": "rejected by Amazon", "type": "value_error"}],
+            )
+        if status in (401, 403):
+            # A revoked or expired token: the next request asks Login with Amazon for a new one.
+            self._tokens.forget(token)
+            return UpstreamAuthFailed(said)
+        if status == 429:
+            # QuotaExceeded: Amazon's bucket is empty, whatever ours believed; make ours agree.
+            await self._limiter.exhausted()
+            return UpstreamRateLimited(said, retry_after=retry_after(response))
+        if status == 504:
+            return UpstreamTimeout(said, retry_after=retry_after(response))
+        if status >= 500:
+            return UpstreamUnavailable(said, retry_after=retry_after(response))
+        return UpstreamBadResponse(said)
+
+
+def seller_account(channel: AmazonChannel) -> str:
+    """A stable, non-secret name for the seller authorisation (application and refresh token)."""
+    secret = channel.refresh_token.get_secret_value() if channel.refresh_token else ""
+    digest = hashlib.sha256(f"{channel.lwa_client_id}\0{secret}".encode()).hexdigest()
+    return digest[:16]
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as error:
+        raise UpstreamBadResponse(f"{UPSTREAM} answered something that is not JSON") from error
+
+
+def _error_codes(response: httpx.Response) -> list[str]:
+    """The `code`s of an SP-API `ErrorList` (their messages may quote the request: not logged)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return []
+    codes = [e.get("code") for e in errors if isinstance(e, dict)]
+    return [code for code in codes if isinstance(code, str) and code.isidentifier()]
