@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.channels import ShopifyChannel
@@ -24,6 +25,7 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
+    redis: Redis | None
     connectors: Connectors
     policy: PolicyBook
     idempotency: Idempotency
@@ -32,7 +34,7 @@ class Runtime:
 @asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     channels = settings.channels
-    # Policies and connectors first: a bad policy file stops start-up before anything is opened.
+    # Policies first: a bad policy file stops start-up before anything is opened.
     policy = PolicyBook.load(
         {
             key: channel.policy_file
@@ -40,20 +42,31 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             if isinstance(channel, ShopifyChannel) and channel.policy_file is not None
         }
     )
-    connectors = Connectors.for_channels(channels)
-    engine = create_engine(settings.database_url)
-    sessions = create_sessionmaker(engine)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
-    try:
+    async with AsyncExitStack() as stack:
+        # Neither client connects before its first use.
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)))
+        redis = (
+            await stack.enter_async_context(Redis.from_url(settings.redis_url))
+            if settings.redis_url
+            else None
+        )
+        connectors = Connectors.for_channels(
+            channels,
+            http=http,
+            redis=redis,
+            max_wait=settings.upstream_max_wait_seconds,
+            order_max_age=settings.order_cache_max_age_seconds,
+        )
+        engine = create_engine(settings.database_url)
+        stack.push_async_callback(engine.dispose)
+        sessions = create_sessionmaker(engine)
         yield Runtime(
             settings=settings,
             engine=engine,
             sessions=sessions,
             http=http,
+            redis=redis,
             connectors=connectors,
             policy=policy,
             idempotency=Idempotency(sessions, timedelta(hours=settings.idempotency_ttl_hours)),
         )
-    finally:
-        await http.aclose()
-        await engine.dispose()

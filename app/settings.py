@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     channel_amazon_us_marketplace_id: str = "ATVPDKIKX0DER"
     channel_amazon_us_timezone: str = "America/Los_Angeles"
     channel_amazon_us_transit_days: int = 5
+    channel_amazon_us_get_order_rate: float = Field(default=0.5, gt=0)
+    channel_amazon_us_get_order_burst: int = Field(default=30, ge=1)
 
     channel_shopify_ca_shop_domain: str | None = None
     channel_shopify_ca_access_token: SecretStr | None = None
@@ -42,6 +44,10 @@ class Settings(BaseSettings):
     channel_shopify_ca_transit_days: int = 5
 
     idempotency_ttl_hours: int = Field(default=24, ge=24)
+    # A request waits at most this long for a channel's rate limit before it answers 503.
+    upstream_max_wait_seconds: float = Field(default=10.0, ge=0)
+    # How old an order from a channel's API may be when a decision uses it (0: never cached).
+    order_cache_max_age_seconds: float = Field(default=30.0, ge=0)
 
     @field_validator("channel_shopify_ca_webhook_secrets", mode="before")
     @classmethod
@@ -64,6 +70,8 @@ class Settings(BaseSettings):
             lwa_client_id=self.channel_amazon_us_lwa_client_id,
             lwa_client_secret=self.channel_amazon_us_lwa_client_secret,
             refresh_token=self.channel_amazon_us_refresh_token,
+            get_order_rate=self.channel_amazon_us_get_order_rate,
+            get_order_burst=self.channel_amazon_us_get_order_burst,
         )
         shopify = ShopifyChannel(
             key="shopify_ca",

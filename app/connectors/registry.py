@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app.channels import Channel
+import httpx
+from redis.asyncio import Redis
+
+from app.channels import AmazonChannel, Channel
+from app.connectors.amazon import AmazonConnector
 from app.connectors.base import OrderSource
+from app.connectors.lookups import AnswerCache, LocalCache, RedisCache
+from app.connectors.ratelimit import Buckets, LocalBuckets, RedisBuckets
 from app.connectors.sandbox import SandboxConnector
 from app.errors import ChannelMismatch, UnknownChannel, UnrecognisedOrderRef
+
+# Every key the service keeps in Redis starts with this.
+REDIS_PREFIX = "returns-router:"
 
 
 class LiveConnectorMissing(RuntimeError):
@@ -19,9 +28,31 @@ class Connectors:
         self._sources = dict(sources)
 
     @classmethod
-    def for_channels(cls, channels: Mapping[str, Channel]) -> Connectors:
+    def for_channels(
+        cls,
+        channels: Mapping[str, Channel],
+        *,
+        http: httpx.AsyncClient,
+        redis: Redis | None = None,
+        max_wait: float = 10.0,
+        order_max_age: float = 30.0,
+    ) -> Connectors:
+        """The connectors of `channels`. With `redis`, rate limits, cached orders and in-flight
+        lookups are shared with every replica; without it they are this process's own."""
+        buckets: Buckets = RedisBuckets(redis, REDIS_PREFIX) if redis else LocalBuckets()
+        cache: AnswerCache = RedisCache(redis, REDIS_PREFIX) if redis else LocalCache()
         sources: dict[str, OrderSource] = {}
         for key, channel in channels.items():
+            if channel.live and isinstance(channel, AmazonChannel):
+                sources[key] = AmazonConnector.build(
+                    channel,
+                    http,
+                    buckets=buckets,
+                    cache=cache,
+                    max_wait=max_wait,
+                    order_max_age=order_max_age,
+                )
+                continue
             if channel.live:
                 # Serving sandbox orders to a seller who configured real credentials would be worse
                 # than not starting at all.
