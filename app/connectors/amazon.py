@@ -8,7 +8,9 @@ lookups of one order share one call through `Lookups`. The answer is normalised 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -51,6 +53,7 @@ class AmazonConnector:
         limiter: RateLimiter,
         orders: Lookups[Order],
         retry: RetryPolicy = RETRY,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.channel = channel
         self._http = http
@@ -58,6 +61,7 @@ class AmazonConnector:
         self._limiter = limiter
         self._orders = orders
         self._retry = retry
+        self._sleep = sleep
         self._base = channel.endpoint.rstrip("/")
         self._account = seller_account(channel)
 
@@ -108,7 +112,9 @@ class AmazonConnector:
             )
 
         async def fetch() -> Order:
-            return await with_retries(lambda: self._get_order(order_id), self._retry, upstream=UPSTREAM)
+            return await with_retries(
+                lambda: self._get_order(order_id), self._retry, upstream=UPSTREAM, sleep=self._sleep
+            )
 
         return await self._orders.get(f"{self.channel.key}:{self._account}:order:{order_id}", fetch)
 

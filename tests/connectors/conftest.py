@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import graphql
 import pytest
+from redis.asyncio import Redis
 
 import app.connectors
 from app.channels import AmazonChannel, ShopifyChannel
@@ -85,3 +88,23 @@ def amazon_payload() -> Callable[[str], dict[str, Any]]:
 def shopify_node() -> Callable[[str], dict[str, Any]]:
     """A fresh copy of the Shopify `order` node fixture of a numeric order id."""
     return _loader("shopify_ca")
+
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(TEST_REDIS_URL)
+    async with client:
+        yield client
+
+
+@pytest.fixture
+async def redis_prefix(redis: Redis) -> AsyncIterator[str]:
+    """A key prefix of this test alone; its keys are removed afterwards (never a FLUSHDB)."""
+    prefix = f"test-{uuid.uuid4().hex}:"
+    yield prefix
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await redis.delete(*keys)
