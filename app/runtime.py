@@ -29,18 +29,23 @@ class Runtime:
     idempotency: Idempotency
 
 
-@asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    channels = settings.channels
-    # Policies and connectors first: a bad policy file stops start-up before anything is opened.
-    policy = PolicyBook.load(
+def load_policy_book(settings: Settings) -> PolicyBook:
+    """Every policy file the settings name, checked; raises `PolicyFileError` on the first bad one."""
+    return PolicyBook.load(
         {
             key: channel.policy_file
-            for key, channel in channels.items()
+            for key, channel in settings.channels.items()
             if isinstance(channel, ShopifyChannel) and channel.policy_file is not None
-        }
+        },
+        routing_file=settings.routing_file,
     )
-    connectors = Connectors.for_channels(channels)
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    # Policies and connectors first: a bad policy file stops start-up before anything is opened.
+    policy = load_policy_book(settings)
+    connectors = Connectors.for_channels(settings.channels)
     engine = create_engine(settings.database_url)
     sessions = create_sessionmaker(engine)
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))

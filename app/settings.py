@@ -13,6 +13,7 @@ from app.channels import AmazonChannel, Channel, ShopifyChannel
 from app.domain import Locale
 
 DEFAULT_MERCHANT_POLICY = Path(__file__).parent / "policy" / "data" / "shopify-ca-default.yaml"
+DEFAULT_ROUTING_FILE = Path(__file__).parent / "policy" / "data" / "routing.yaml"
 
 
 class Settings(BaseSettings):
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
     channel_shopify_ca_transit_days: int = 5
 
     idempotency_ttl_hours: int = Field(default=24, ge=24)
+    routing_file: Path = Field(default=DEFAULT_ROUTING_FILE, description="The queue table (YAML).")
 
     @field_validator("channel_shopify_ca_webhook_secrets", mode="before")
     @classmethod

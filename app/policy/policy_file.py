@@ -78,7 +78,7 @@ def parse_policy(text: str, model: type[Model], *, source: str) -> Model:
     except ValidationError as exc:
         located = [(_line(_node_at(root, error["loc"])), error) for error in exc.errors()]
         problems = "; ".join(f"line {line}: {_path(error['loc'])}: {error['msg']}" for line, error in located)
-        raise PolicyFileError(source, f"is not a valid policy ({problems})", line=located[0][0]) from exc
+        raise PolicyFileError(source, f"is not valid ({problems})", line=located[0][0]) from exc
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> tuple[int | None, str]:

@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.domain import Locale, Platform, QueueAssignment
 from app.policy.evaluation import Trace
@@ -62,13 +61,14 @@ class RoutingTable(_Data):
     locale_skills: dict[Locale, str] = Field(default_factory=dict)
     queues: list[QueueRow] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _every_return_finds_a_queue(self) -> Self:
+    @field_validator("queues")
+    @classmethod
+    def _every_return_finds_a_queue(cls, queues: list[QueueRow]) -> list[QueueRow]:
         for platform in Platform:
-            rows = [row for row in self.queues if row.platform is platform]
+            rows = [row for row in queues if row.platform is platform]
             if not rows or not rows[-1].when.empty:
                 raise ValueError(f"the last {platform} row has no conditions, so every return finds a queue")
-        return self
+        return queues
 
     @property
     def ref(self) -> str:
