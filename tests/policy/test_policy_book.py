@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
 from app.errors import ValidationProblem
-from app.policy import PolicyBook, PolicyFileError
+from app.policy import PolicyBook, PolicyFileError, amazon_us
+from app.policy.book import Shared, decide_platform
+from app.policy.merchant import MerchantPolicy
+from app.policy.replies import ReplyBook
+from app.policy.routing import RoutingTable
 from app.settings import DEFAULT_MERCHANT_POLICY
 
 from .builders import SHOPIFY_CA, Decide, amazon_order, la, request_for, shopify_order, toronto
@@ -171,3 +176,14 @@ def test_an_unknown_sku_is_the_one_error_a_decision_raises(decide: Decide) -> No
             "input": "NOPE-9",
         }
     ]
+
+
+def test_the_amazon_decision_cannot_be_handed_a_merchant_policy() -> None:
+    """By construction: nothing the Amazon path takes can hold a merchant policy or the book holding one."""
+    taken = get_type_hints(decide_platform) | get_type_hints(amazon_us.evaluate_amazon_us)
+    modules = {getattr(value, "__module__", None) for value in vars(amazon_us).values()}
+
+    assert MerchantPolicy not in taken.values()
+    assert PolicyBook not in taken.values()
+    assert set(get_type_hints(Shared).values()) == {ReplyBook, RoutingTable}
+    assert not any(str(module).startswith("app.policy.merchant") for module in modules)
