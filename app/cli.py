@@ -1,4 +1,5 @@
-"""`python -m app <command>` (also `returns-router`): serve, migrate, manage API keys, export OpenAPI."""
+"""`python -m app <command>` (also `returns-router`): serve, migrate, manage API keys, replay a draft
+policy over stored decisions, export OpenAPI."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -14,7 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import api_keys as key_rows
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.migrate import upgrade
-from app.services import api_keys
+from app.errors import ProblemError
+from app.policy import PolicyFileError
+from app.policy.replay import describe
+from app.runtime import load_policy_book
+from app.services import api_keys, policy_replay
 from app.services.api_keys import Scope
 from app.settings import Settings
 
@@ -52,6 +58,11 @@ def serve(
     import uvicorn
 
     settings = Settings()
+    try:
+        load_policy_book(settings)  # the lifespan loads them again; this says why it would not start
+    except PolicyFileError as error:
+        typer.echo(f"not starting: {error}", err=True)
+        raise typer.Exit(1) from None
     upgrade(settings.database_url)
     uvicorn.run(
         "app.main:create_app",
@@ -102,6 +113,53 @@ def keys_revoke(
         typer.echo(f"no active key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
+
+
+@cli.command()
+def replay(
+    policy: Annotated[Path, typer.Option(help="The draft merchant policy (YAML).", dir_okay=False)],
+    since: Annotated[
+        str | None, typer.Option(help="Only decisions created from this date (or ISO time; UTC if no zone).")
+    ] = None,
+    channel: Annotated[str | None, typer.Option(help="The merchant channel; default: the only one.")] = None,
+    examples: Annotated[int, typer.Option(min=0, help="How many changed decisions to show.")] = 5,
+) -> None:
+    """Decide stored decisions again under a draft policy and print what would change. Writes nothing."""
+    settings = Settings()
+    try:
+        start = _moment(since) if since else None
+    except ValueError:
+        typer.echo(f"--since {since!r} is not a date (2026-11-01) or an ISO time", err=True)
+        raise typer.Exit(2) from None
+    try:
+        book = load_policy_book(settings)
+        target = policy_replay.merchant_channel(settings.channels, channel)
+        text = policy.read_text(encoding="utf-8")
+        draft, draft_ref = policy_replay.draft_book(book, target, text, source=str(policy))
+    except (PolicyFileError, OSError) as error:
+        typer.echo(f"draft refused: {error}", err=True)
+        raise typer.Exit(1) from None
+    except ProblemError as error:
+        typer.echo(error.detail, err=True)
+        raise typer.Exit(2) from None
+
+    async def run() -> list[str]:
+        engine = create_engine(settings.database_url)
+        try:
+            summary = await policy_replay.replay(
+                create_sessionmaker(engine), draft, target, draft_ref, since=start, examples=examples
+            )
+        finally:
+            await engine.dispose()
+        return describe(summary)
+
+    for line in asyncio.run(run()):
+        typer.echo(line)
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @cli.command()

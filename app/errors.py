@@ -33,6 +33,12 @@ class ValidationProblem(ProblemError):
     title = "The request is not valid"
 
 
+class InvalidPolicy(ProblemError):
+    status = 422
+    code = "invalid_policy"
+    title = "The policy is not valid"
+
+
 class MalformedBody(ProblemError):
     status = 400
     code = "malformed_body"

@@ -31,17 +31,22 @@ class Runtime:
     idempotency: Idempotency
 
 
-@asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    channels = settings.channels
-    # Policies first: a bad policy file stops start-up before anything is opened.
-    policy = PolicyBook.load(
+def load_policy_book(settings: Settings) -> PolicyBook:
+    """Every policy file the settings name, checked; raises `PolicyFileError` on the first bad one."""
+    return PolicyBook.load(
         {
             key: channel.policy_file
-            for key, channel in channels.items()
+            for key, channel in settings.channels.items()
             if isinstance(channel, ShopifyChannel) and channel.policy_file is not None
-        }
+        },
+        routing_file=settings.routing_file,
     )
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    # Policies first: a bad policy file stops start-up before anything is opened.
+    policy = load_policy_book(settings)
     async with AsyncExitStack() as stack:
         # Neither client connects before its first use.
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)))
@@ -51,7 +56,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             else None
         )
         connectors = Connectors.for_channels(
-            channels,
+            settings.channels,
             http=http,
             redis=redis,
             max_wait=settings.upstream_max_wait_seconds,

@@ -13,6 +13,7 @@ from app.channels import AmazonChannel, Channel, ShopifyChannel
 from app.domain import Locale
 
 DEFAULT_MERCHANT_POLICY = Path(__file__).parent / "policy" / "data" / "shopify-ca-default.yaml"
+DEFAULT_ROUTING_FILE = Path(__file__).parent / "policy" / "data" / "routing.yaml"
 
 
 class Settings(BaseSettings):
@@ -48,6 +49,7 @@ class Settings(BaseSettings):
     upstream_max_wait_seconds: float = Field(default=10.0, ge=0)
     # How old an order from a channel's API may be when a decision uses it (0: never cached).
     order_cache_max_age_seconds: float = Field(default=30.0, ge=0)
+    routing_file: Path = Field(default=DEFAULT_ROUTING_FILE, description="The queue table (YAML).")
 
     @field_validator("channel_shopify_ca_webhook_secrets", mode="before")
     @classmethod

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
+
+from app.db.migrate import upgrade
+from app.main import create_app
+from app.runtime import Runtime
+from app.services import api_keys
+from app.services.api_keys import Scope
+from app.settings import DEFAULT_MERCHANT_POLICY, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,3 +72,91 @@ def test_openapi_matches_the_committed_document(database: Path) -> None:
     printed = json.loads(run("openapi", database=database).stdout)
     committed = json.loads((ROOT / "openapi" / "openapi.json").read_text())
     assert printed == committed, "run `python -m app openapi > openapi/openapi.json` and commit it"
+
+
+async def _route_sandbox_returns(database: Path, bodies: list[dict[str, str]]) -> None:
+    url = f"sqlite+aiosqlite:///{database}"
+    await asyncio.to_thread(upgrade, url)
+    settings = Settings(_env_file=None, database_url=url, log_level="WARNING", log_format="json")  # type: ignore[call-arg]
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        runtime: Runtime = app.state.runtime
+        async with runtime.sessions.begin() as session:
+            _row, key = await api_keys.issue(session, "cli test", {Scope.route})
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cli.test") as client:
+            for body in bodies:
+                headers = {"Authorization": f"Bearer {key}"}
+                response = await client.post("/v1/returns/route", json=body, headers=headers)
+                assert response.status_code == 201, response.text
+
+
+async def test_replay_prints_what_a_draft_would_change(database: Path, tmp_path: Path) -> None:
+    await _route_sandbox_returns(
+        database,
+        [
+            {"order_ref": "#1002", "reason": "size_or_fit", "as_of": "2026-11-26T15:00:00Z"},
+            {"order_ref": "#1001", "reason": "damaged", "as_of": "2026-11-26T15:00:00Z"},
+            {"order_ref": "113-4567890-1234567", "reason": "other", "as_of": "2026-12-03T15:00:00Z"},
+        ],
+    )
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(
+        DEFAULT_MERCHANT_POLICY.read_text(encoding="utf-8")
+        .replace('version: "2026.11"', 'version: "2026.12"')
+        .replace("  days: 30 ", "  days: 45 "),
+        encoding="utf-8",
+    )
+    rows_before = _decision_count(database)
+
+    printed = run("replay", "--policy", str(draft), database=database).stdout
+    since_later = run("replay", "--policy", str(draft), "--since", "2099-01-01", database=database).stdout
+
+    assert "Replayed 2 shopify_ca decisions under the draft shopify-ca-default@2026.12." in printed
+    assert "Would change: 1 (50%); unchanged: 1." in printed
+    assert "eligible: false → true" in printed
+    assert "#1002 (decision " in printed
+    assert "Replayed 0 shopify_ca decisions created since 2099-01-01T00:00:00+00:00" in since_later
+    assert _decision_count(database) == rows_before == 3
+
+
+def test_replay_refuses_a_bad_draft_naming_the_line(database: Path, tmp_path: Path) -> None:
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(
+        DEFAULT_MERCHANT_POLICY.read_text(encoding="utf-8").replace("  days: 30 ", "  days: -3 ")
+    )
+    line = next(number for number, text in enumerate(draft.read_text().splitlines(), 1) if "days: -3" in text)
+
+    result = run("replay", "--policy", str(draft), database=database, check=False)
+
+    assert result.returncode == 1
+    assert f"{draft}: line {line}: " in result.stderr
+    assert "window.days: Input should be greater than 0" in result.stderr
+
+
+def test_serve_refuses_to_start_on_a_bad_policy_file(database: Path, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(DEFAULT_MERCHANT_POLICY.read_text(encoding="utf-8").replace("  other: customer\n", ""))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--port", "0"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+            "CHANNEL_SHOPIFY_CA_POLICY_FILE": str(policy),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert f"not starting: {policy}: line " in result.stderr
+    assert "no fault given for reason(s) other" in result.stderr
+    assert not database.exists()  # refused before anything was opened
+
+
+def _decision_count(database: Path) -> int:
+    with sqlite3.connect(database) as connection:
+        return int(connection.execute("SELECT count(*) FROM decisions").fetchone()[0])

@@ -6,7 +6,8 @@ the one `Order.currency` carries, in which every threshold compares.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Self
 
@@ -19,7 +20,6 @@ from app.domain import (
     Locale,
     Money,
     Order,
-    OrderLine,
     PolicyOwner,
     PolicyResult,
     Reason,
@@ -28,10 +28,17 @@ from app.domain import (
     RestockingFee,
     ReturnRequest,
 )
-from app.policy.dates import AnnualHoliday, days_from, local_date, resolve_delivery, return_window
+from app.policy.dates import AnnualHoliday, local_date, resolve_delivery, return_window
 from app.policy.evaluation import Evaluation, Trace
-from app.policy.policy_file import ExactDecimal, ExactPercent
-from app.policy.returned import RequestedLines, describe, format_money, requested_lines, value_of
+from app.policy.merchant_rules import Defaults, LineRule, Outcome, ReturnFacts, Rule
+from app.policy.returned import (
+    RequestedLines,
+    ReturnedLine,
+    describe,
+    format_money,
+    requested_lines,
+    value_of,
+)
 
 # Reply scenarios every merchant template set provides.
 ELIGIBLE, RETURNLESS, REVIEW, INELIGIBLE, NOT_SHIPPED = (
@@ -49,32 +56,8 @@ class _Section(BaseModel):
 
 
 class Window(_Section):
-    days: int = Field(gt=0)
+    days: int = Field(gt=0, description="From the local delivery date; the last day is inclusive.")
     holiday: AnnualHoliday | None = None
-    seller_fault_days: int = Field(gt=0, description="How long a seller-fault return stays eligible.")
-
-
-class FinalSale(_Section):
-    tags: list[str] = Field(default_factory=list)
-    product_types: list[str] = Field(default_factory=list)
-
-    def covers(self, line: OrderLine) -> bool:
-        tags = {tag.casefold() for tag in self.tags}
-        types = {kind.casefold() for kind in self.product_types}
-        return (
-            bool(tags & {tag.casefold() for tag in line.tags})
-            or (line.product_type or "").casefold() in types
-        )
-
-
-class Returnless(_Section):
-    max_value: ExactDecimal  # seller-fault returns worth at most this are refunded without the item
-
-
-class Review(_Section):
-    value_over: ExactDecimal | None = None
-    earlier_returns: int | None = Field(default=None, gt=0)
-    earlier_returns_within_days: int = Field(default=365, gt=0)
 
 
 class RegionLocale(_Section):
@@ -98,17 +81,14 @@ class Locales(_Section):
 
 
 class MerchantPolicy(_Section):
-    id: str
-    version: str
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)
+    version: str = Field(min_length=1, max_length=50)
     template_set: str
-    window: Window
     reasons: dict[Reason, Fault]
-    final_sale: FinalSale = FinalSale()
-    resolution_options: list[Resolution] = Field(min_length=1)
-    store_credit_bonus_percent: ExactPercent = Decimal(0)
-    restocking_fee_percent: dict[Fault, ExactPercent]
-    returnless: Returnless | None = None
-    review: Review = Review()
+    window: Window
+    defaults: Defaults
+    lines: list[LineRule] = Field(default_factory=list, description="Which requested lines can come back.")
+    rules: list[Rule] = Field(default_factory=list, description="Applied in order; a later rule wins.")
     locales: Locales
     must: list[str] = Field(default_factory=list)
     must_not: list[str] = Field(default_factory=list)
@@ -121,106 +101,174 @@ class MerchantPolicy(_Section):
             raise ValueError(f"no fault given for reason(s) {', '.join(missing)}")
         return reasons
 
+    @field_validator("lines", "rules")
+    @classmethod
+    def _distinct_rule_ids(cls, rules: list[LineRule] | list[Rule]) -> list[LineRule] | list[Rule]:
+        ids = [rule.id for rule in rules]
+        for index, rule_id in enumerate(ids):
+            if rule_id in BUILT_IN_STEPS:
+                raise ValueError(f"[{index}] id {rule_id!r} is a built-in step of the explanation")
+            if rule_id in ids[:index]:
+                raise ValueError(f"[{index}] id {rule_id!r} is taken by [{ids.index(rule_id)}]")
+        return rules
+
+    @model_validator(mode="after")
+    def _lines_and_rules_apart(self) -> Self:
+        shared = sorted({rule.id for rule in self.lines} & {rule.id for rule in self.rules})
+        if shared:
+            raise ValueError(f"a line rule and a rule share the id {', '.join(shared)}")
+        return self
+
     @property
     def ref(self) -> str:
         return f"{self.id}@{self.version}"
 
 
+# What the evaluation itself writes in the explanation; a rule's id cannot take one of these names.
+BUILT_IN_STEPS = frozenset(
+    {
+        "fault",
+        "returned_value",
+        "not_shipped",
+        "delivery",
+        "window",
+        "holiday_window",
+        "in_window",
+        "outside_window",
+        "ineligible",
+        "restocking_fee",
+        "store_credit_bonus",
+    }
+)
+
+
+@dataclass
+class _State:
+    """The outcome as the rules build it, starting from the policy's defaults."""
+
+    eligible: bool
+    window_days: int
+    window_ends: date | None
+    options: list[Resolution]
+    fee_percent: Decimal
+    bonus_percent: Decimal
+    returnless: bool
+    review: bool
+
+    def apply(self, outcome: Outcome) -> None:
+        if outcome.resolution_options is not None:
+            self.options = list(outcome.resolution_options)
+        if outcome.restocking_fee_percent is not None:
+            self.fee_percent = outcome.restocking_fee_percent
+        if outcome.store_credit_bonus_percent is not None:
+            self.bonus_percent = outcome.store_credit_bonus_percent
+        if outcome.returnless is not None:
+            self.returnless = outcome.returnless
+        if outcome.review is not None:
+            self.review = outcome.review
+        if outcome.eligible is not None:
+            self.eligible = outcome.eligible
+
+
 def evaluate_merchant(
     policy: MerchantPolicy, order: Order, request: ReturnRequest, channel: Channel, as_of: datetime
 ) -> Evaluation:
+    """Defaults, then line rules, then rules in order; then the limits no rule can lift.
+
+    Those limits: an order not shipped, or a return with no line that can come back, is not eligible;
+    only an eligible return carries options, a fee, a bonus or returnless; a seller-fault return
+    never carries a restocking fee.
+    """
     trace = Trace(policy.ref)
     requested = requested_lines(order, request)
     fault = policy.reasons[request.reason]
     trace.add("shopify.fault", f"{request.reason}: {fault} fault")
 
-    returnable = requested.lines
-    final_sale = [returned for returned in requested.lines if policy.final_sale.covers(returned.line)]
-    if final_sale:
-        skus = ", ".join(returned.line.sku or returned.line.title for returned in final_sale)
-        if fault is Fault.customer:
-            returnable = [
-                returned for returned in requested.lines if not policy.final_sale.covers(returned.line)
-            ]
-            trace.add("shopify.final_sale", f"{skus}: final sale, not returnable for a customer-fault reason")
-        else:
-            trace.add(
-                "shopify.final_sale", f"{skus}: final sale, returnable because the fault is the seller's"
-            )
+    delivery = resolve_delivery(order, channel)
+    facts = ReturnFacts(
+        reason=request.reason,
+        fault=fault,
+        today=local_date(as_of, channel.zone),
+        as_of=as_of,
+        placed=local_date(order.placed_at, channel.zone),
+        shipped=local_date(order.shipped_at, channel.zone) if order.shipped_at else None,
+        delivered=delivery.local_date if delivery else None,
+        window_ends=None,
+        lines=[returned.line for returned in requested.lines],
+        value=Money.zero(order.currency),
+        ship_to_country=order.ship_to_country,
+        ship_to_region=order.ship_to_region,
+        earlier_returns_at=order.earlier_returns_at,
+    )
+
+    returnable = _returnable_lines(policy, requested, facts, trace)
     value = value_of(returnable, order.currency)
     trace.add(
         "shopify.returned_value",
         describe(RequestedLines(returnable), value) if returnable else "no returnable lines",
     )
 
-    eligible, window_ends = False, None
-    delivery = resolve_delivery(order, channel)
+    defaults = policy.defaults
+    state = _State(
+        eligible=False,
+        window_days=policy.window.days,
+        window_ends=None,
+        options=list(defaults.resolution_options),
+        fee_percent=defaults.restocking_fee_percent,
+        bonus_percent=defaults.store_credit_bonus_percent,
+        returnless=defaults.returnless,
+        review=defaults.review,
+    )
     if delivery is None:
         trace.add("shopify.not_shipped", "not shipped yet: nothing to return, cancel the order instead")
     else:
         trace.add("shopify.delivery", delivery.describe())
-        placed = local_date(order.placed_at, channel.zone)
-        holidays = policy.window.holiday.periods_around(placed) if policy.window.holiday else []
-        window = return_window(delivery.local_date, placed, policy.window.days, holidays)
-        window_ends = window.ends
-        trace.add(
-            "shopify.window", f"{policy.window.days} days from delivery: {window.standard_end.isoformat()}"
-        )
-        if window.holiday is not None and window.extended:
-            trace.add(
-                "shopify.holiday_window",
-                f"placed {placed.isoformat()}, in the holiday period {window.holiday.describe()}: "
-                f"window extended to {window.ends.isoformat()}",
-            )
-        today = local_date(as_of, channel.zone)
-        seller_fault_ends = days_from(delivery.local_date, policy.window.seller_fault_days)
-        if not returnable:
-            trace.add("shopify.ineligible", "every requested line is final sale")
-        elif today <= window.ends:
-            eligible = True
-            trace.add("shopify.in_window", f"{today.isoformat()} is within the window")
-        elif fault is Fault.seller and today <= seller_fault_ends:
-            eligible = True
-            trace.add(
-                "shopify.seller_fault_window",
-                f"{today.isoformat()} is past the window but a seller-fault return is taken back until "
-                f"{seller_fault_ends.isoformat()} ({policy.window.seller_fault_days} days from delivery)",
-            )
-        else:
-            trace.add(
-                "shopify.outside_window",
-                f"{today.isoformat()} is past the window ending {window.ends.isoformat()}",
-            )
+        _set_window(policy, state, facts, policy.window.days, trace)
 
-    returnless = eligible and _returnless(policy, fault, value, trace)
-    fee = _restocking_fee(policy, fault, value, eligible=eligible, trace=trace)
-    bonus = policy.store_credit_bonus_percent if eligible else Decimal(0)
-    if eligible and bonus and Resolution.store_credit in policy.resolution_options:
+    facts = replace(facts, lines=[returned.line for returned in returnable], value=value)
+    for rule in policy.rules:
+        found = rule.when.check(replace(facts, window_ends=state.window_ends))
+        if found is None:
+            continue
+        if rule.then.window_days is not None and delivery is not None:
+            _set_window(policy, state, facts, rule.then.window_days, None)
+        state.apply(rule.then)
+        trace.add(f"shopify.{rule.id}", _applied(found, rule.then.describe(), rule.note))
+
+    eligible = state.eligible and delivery is not None and bool(returnable)
+    if delivery is not None and not returnable:
+        trace.add("shopify.ineligible", "no requested line can come back")
+    elif delivery is None and state.eligible:
+        trace.add("shopify.ineligible", "not shipped: no rule makes it returnable")
+
+    fee = _restocking_fee(state.fee_percent if eligible else Decimal(0), fault, value, trace)
+    bonus = state.bonus_percent if eligible and Resolution.store_credit in state.options else Decimal(0)
+    if bonus:
         trace.add("shopify.store_credit_bonus", f"store credit carries a {bonus}% bonus")
-    review = _review(policy, order, value, as_of, trace)
+    returnless = eligible and state.returnless
 
     result = PolicyResult(
         id=policy.id,
         version=policy.version,
         owner=PolicyOwner.merchant,
         eligible=eligible,
-        return_window_ends=window_ends,
+        return_window_ends=state.window_ends,
         restocking_fee=fee,
         refund_trigger=RefundTrigger.immediate if returnless else RefundTrigger.return_received,
         return_required=not returnless,
         returned_value=value,
         store_credit_bonus_percent=bonus,
-        resolution_options=list(policy.resolution_options) if eligible else [],
+        resolution_options=state.options if eligible else [],
         must=list(policy.must),
         must_not=list(policy.must_not),
-        review=review,
+        review=state.review,
     )
     if delivery is None:
         scenario = NOT_SHIPPED
     elif not eligible:
         scenario = INELIGIBLE
     else:
-        scenario = REVIEW if review else RETURNLESS if returnless else ELIGIBLE
+        scenario = REVIEW if state.review else RETURNLESS if returnless else ELIGIBLE
     return Evaluation(
         result=result,
         classification=Classification.retention_refund,
@@ -234,23 +282,59 @@ def evaluate_merchant(
     )
 
 
-def _returnless(policy: MerchantPolicy, fault: Fault, value: Money, trace: Trace) -> bool:
-    if policy.returnless is None or fault is not Fault.seller:
-        return False
-    limit = policy.returnless.max_value
-    if value.amount <= limit:
+def _returnable_lines(
+    policy: MerchantPolicy, requested: RequestedLines, facts: ReturnFacts, trace: Trace
+) -> list[ReturnedLine]:
+    """The requested lines the line rules let come back (a later matching rule wins for its line)."""
+    returnable = {index: True for index in range(len(requested.lines))}
+    for rule in policy.lines:
+        matched: list[ReturnedLine] = []
+        for index, returned in enumerate(requested.lines):
+            if rule.when.check(facts, [returned.line]) is not None:
+                returnable[index] = rule.then.returnable
+                matched.append(returned)
+        if matched:
+            skus = ", ".join(returned.line.sku or returned.line.title for returned in matched)
+            verdict = "returnable" if rule.then.returnable else "not returnable"
+            trace.add(f"shopify.{rule.id}", f"{skus}: {verdict}" + (f" ({rule.note})" if rule.note else ""))
+    return [returned for index, returned in enumerate(requested.lines) if returnable[index]]
+
+
+def _set_window(
+    policy: MerchantPolicy, state: _State, facts: ReturnFacts, days: int, trace: Trace | None
+) -> None:
+    """The window from the delivery date (a holiday may extend it), and what it says about as_of."""
+    assert facts.delivered is not None
+    holidays = policy.window.holiday.periods_around(facts.placed) if policy.window.holiday else []
+    window = return_window(facts.delivered, facts.placed, days, holidays)
+    state.window_days, state.window_ends = days, window.ends
+    state.eligible = facts.today <= window.ends
+    if trace is None:  # a rule moved the window: its own step says so
+        return
+    trace.add("shopify.window", f"{days} days from delivery: {window.standard_end.isoformat()}")
+    if window.holiday is not None and window.extended:
         trace.add(
-            "shopify.returnless", f"{format_money(value)} at or under {limit}: the customer keeps the item"
+            "shopify.holiday_window",
+            f"placed {facts.placed.isoformat()}, in the holiday period {window.holiday.describe()}: "
+            f"window extended to {window.ends.isoformat()}",
         )
-        return True
-    trace.add("shopify.returnless", f"{format_money(value)} over {limit}: the item comes back")
-    return False
+    if state.eligible:
+        trace.add("shopify.in_window", f"{facts.today.isoformat()} is within the window")
+    else:
+        past = f"{facts.today.isoformat()} is past the window ending {window.ends.isoformat()}"
+        trace.add("shopify.outside_window", past)
 
 
-def _restocking_fee(
-    policy: MerchantPolicy, fault: Fault, value: Money, *, eligible: bool, trace: Trace
-) -> RestockingFee:
-    percent = policy.restocking_fee_percent.get(fault, Decimal(0)) if eligible else Decimal(0)
+def _applied(found: list[str], outcome: str, note: str | None) -> str:
+    text = f"{'; '.join(found) or 'always'}: {outcome}"
+    return f"{text} ({note})" if note else text
+
+
+def _restocking_fee(percent: Decimal, fault: Fault, value: Money, trace: Trace) -> RestockingFee:
+    if percent and fault is Fault.seller:
+        # The seller's mistake is never the customer's cost, whatever a rule says.
+        trace.add("shopify.restocking_fee", "none: the fault is the seller's")
+        percent = Decimal(0)
     if not percent:
         return RestockingFee(allowed=False, max_percent=Decimal(0), amount=Money.zero(value.currency))
     amount = value.percent(percent).rounded()
@@ -259,22 +343,3 @@ def _restocking_fee(
         "shopify.restocking_fee", f"{percent}% of {format_money(value)} on a refund: {format_money(amount)}"
     )
     return RestockingFee(allowed=True, max_percent=percent, amount=amount)
-
-
-def _review(policy: MerchantPolicy, order: Order, value: Money, as_of: datetime, trace: Trace) -> bool:
-    review = False
-    limit = policy.review.value_over
-    if limit is not None and value.amount > limit:
-        review = True
-        trace.add("shopify.review.high_value", f"{format_money(value)} is over {limit}")
-    if policy.review.earlier_returns is not None:
-        since = as_of - timedelta(days=policy.review.earlier_returns_within_days)
-        # Returns created after `as_of` did not exist yet when the decision is replayed for that moment.
-        recent = sum(1 for created in order.earlier_returns_at if since <= created <= as_of)
-        if recent >= policy.review.earlier_returns:
-            review = True
-            trace.add(
-                "shopify.review.frequent_returner",
-                f"{recent} earlier returns in the {policy.review.earlier_returns_within_days} days to as_of",
-            )
-    return review

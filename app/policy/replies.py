@@ -22,7 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from app.domain import Fault, Fulfillment, Locale, Money, Order, Reply
 from app.policy.evaluation import Evaluation
-from app.policy.lint import lint_amazon_reply
+from app.policy.lint import ComplianceRules, lint_amazon_reply
 from app.policy.policy_file import PolicyFileError
 
 TEMPLATES: Traversable = files("app.policy") / "templates"
@@ -50,7 +50,13 @@ class ReplyBook:
             self._check(name)
 
     @classmethod
-    def load(cls, root: Traversable | Path = TEMPLATES, *, amazon_sets: Collection[str]) -> ReplyBook:
+    def load(
+        cls,
+        root: Traversable | Path = TEMPLATES,
+        *,
+        amazon_sets: Collection[str],
+        compliance: ComplianceRules | None = None,
+    ) -> ReplyBook:
         """Read `root`; a template of a set in `amazon_sets` that breaks Amazon's rules is refused."""
         sources: dict[str, str] = {}
         origins: dict[str, str] = {}
@@ -67,7 +73,7 @@ class ReplyBook:
                     )
                 source = entry.read_text(encoding="utf-8")
                 if set_dir.name in amazon_sets:
-                    findings = lint_amazon_reply(source)
+                    findings = lint_amazon_reply(source, compliance)
                     if findings:
                         problems = "; ".join(str(finding) for finding in findings)
                         raise PolicyFileError(str(entry), f"breaks Amazon's communication rules: {problems}")

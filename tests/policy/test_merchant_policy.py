@@ -139,7 +139,7 @@ def test_final_sale_is_returnable_for_a_seller_fault(decide: Decide) -> None:
 
     assert verdict.policy.eligible is True
     assert verdict.policy.returned_value == cad("120.00")
-    assert "returnable because the fault is the seller's" in result_of(verdict, "shopify.final_sale")
+    assert "returnable because the fault is the seller's" in result_of(verdict, "shopify.final_sale_defect")
 
 
 def test_final_sale_lines_leave_the_others_returnable(decide: Decide) -> None:
@@ -224,5 +224,35 @@ def test_order_not_shipped(decide: Decide) -> None:
 def test_every_step_names_the_merchant_policy(decide: Decide) -> None:
     verdict = decide(shopify_order(), AS_OF, reason="size_or_fit")
 
-    assert {step.policy for step in verdict.explanation} == {"shopify-ca-default@2026.11"}
+    policies = {step.rule: step.policy for step in verdict.explanation}
+    assert policies.pop("routing.queue") == "routing@2026.11"
+    assert set(policies.values()) == {"shopify-ca-default@2026.11"}
     assert rules(verdict)[-3:] == ["locale", "routing.queue", "reply.template"]
+
+
+def test_each_rule_that_applied_is_in_the_explanation_in_file_order(decide: Decide) -> None:
+    order = shopify_order(
+        lines=[line("DRS-01", "9.00 CAD", tags=["final-sale"])],
+        earlier_returns_at=days_before(AS_OF, 1, 2, 3),
+    )
+
+    verdict = decide(order, toronto(2026, 12, 20, 12, 0), reason="defective")  # day 76 from delivery
+
+    assert rules(verdict)[:9] == [
+        "shopify.fault",
+        "shopify.final_sale_defect",
+        "shopify.returned_value",
+        "shopify.delivery",
+        "shopify.window",
+        "shopify.outside_window",
+        "shopify.seller_fault_window",
+        "shopify.returnless",
+        "shopify.review.frequent_returner",
+    ]
+    assert result_of(verdict, "shopify.seller_fault_window") == (
+        "seller fault; 76 days since delivery (at most 90); past the window ending 2026-11-04: eligible "
+        "(defective goods are taken back after the window)"
+    )
+    assert result_of(verdict, "shopify.returnless") == (
+        "seller fault; returned value 9.00 CAD at or under 20.00: returnless: the customer keeps the item"
+    )

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from app.policy import PolicyBook, PolicyFileError
+from app.settings import DEFAULT_MERCHANT_POLICY, DEFAULT_ROUTING_FILE
+
 from .builders import Decide, amazon_order, la, shopify_order, toronto
+from .test_policy_book import line_of
 
 AMAZON_AS_OF = la(2026, 10, 20, 12, 0)
 SHOPIFY_AS_OF = toronto(2026, 10, 20, 12, 0)
@@ -65,3 +70,61 @@ def test_shopify_review_queue_in_french(decide: Decide) -> None:
     assert verdict.queue.priority == 3
     assert verdict.queue.skills == ["retention", "review", "fr"]
     assert verdict.queue.sla_due_at == SHOPIFY_AS_OF + timedelta(hours=48)
+
+
+def _routing_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = DEFAULT_ROUTING_FILE.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "routing.yaml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+def test_the_queue_table_is_configurable(tmp_path: Path) -> None:
+    path = _routing_with(
+        tmp_path,
+        "  - platform: shopify\n    when: {review: true}",
+        "  - platform: shopify\n    when: {eligible: false}\n    queue: shopify-closed\n    priority: 4\n"
+        "    first_answer_within_hours: 72\n    skills: [retention]\n"
+        "  - platform: shopify\n    when: {review: true}",
+    )
+    book = Decide(PolicyBook.load({"shopify_ca": DEFAULT_MERCHANT_POLICY}, routing_file=path))
+
+    late = book(shopify_order(), toronto(2026, 12, 20, 12, 0), reason="size_or_fit")
+    in_window = book(shopify_order(), SHOPIFY_AS_OF, reason="size_or_fit")
+
+    assert (late.queue.name, late.queue.priority) == ("shopify-closed", 4)
+    assert late.queue.sla_due_at == toronto(2026, 12, 20, 12, 0) + timedelta(hours=72)
+    assert in_window.queue.name == "shopify-retention"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "problem"),
+    [
+        (
+            "    skills: [retention]\n",
+            "    skills: [retention]\n    when: {review: false}\n",
+            "queues:",
+            "last shopify row",
+        ),
+        ("a_to_z_after_hours: 48", "a_to_z_after_hours: two days", "a_to_z_after_hours", "valid integer"),
+        ("    priority: 1\n", "    priority: 0\n", "priority: 0", "queues[0].priority"),
+        (
+            "    when: {a_to_z_risk: true}",
+            "    when: {a_to_z_risk: true, moon: full}",
+            "moon",
+            "queues[0].when.moon",
+        ),
+    ],
+)
+def test_a_bad_queue_table_is_refused_with_its_line(
+    tmp_path: Path, old: str, new: str, marker: str, problem: str
+) -> None:
+    path = _routing_with(tmp_path, old, new)
+
+    with pytest.raises(PolicyFileError) as raised:
+        PolicyBook.load({}, routing_file=path)
+
+    assert raised.value.source == str(path)
+    assert raised.value.line == line_of(path, marker)
+    assert problem in raised.value.problem

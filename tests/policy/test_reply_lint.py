@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from importlib.resources import files
+from pathlib import Path
 
 import pytest
 
-from app.policy.lint import lint_amazon_reply
+from app.policy import PolicyBook, PolicyFileError
+from app.policy.lint import COMPLIANCE_FILE, ComplianceRules, lint_amazon_reply, shipped_compliance_rules
 
 
 @pytest.mark.parametrize(
@@ -27,6 +29,9 @@ from app.policy.lint import lint_amazon_reply
         ("Take a 10% discount on your next order", "off_amazon_offer"),
         ("Use this coupon", "off_amazon_offer"),
         ("Use promo code SAVE10", "off_amazon_offer"),
+        ("We can refund you directly to save time", "off_amazon_offer"),
+        ("We will send the money by PayPal", "off_amazon_offer"),
+        ("We can exchange it directly with us", "off_amazon_offer"),
         ("Please leave us a review", "review_request"),
         ("We'd love your feedback", "review_request"),
     ],
@@ -65,3 +70,42 @@ def test_shipped_amazon_templates_pass() -> None:
 
 def test_an_amazon_order_id_is_not_a_phone_number() -> None:
     assert lint_amazon_reply("Your order 113-4567890-1234567 has shipped.") == []
+
+
+def test_every_shipped_rule_is_tested() -> None:
+    tested = {"email", "link", "phone", "off_amazon_offer", "review_request"}
+
+    assert {rule.name for rule in shipped_compliance_rules().rules} == tested
+
+
+def test_the_rules_are_data_a_new_rule_applies_to_the_templates(tmp_path: Path) -> None:
+    text = COMPLIANCE_FILE.read_text(encoding="utf-8")
+    rule = "  - name: urgency\n    why: no pressure\n    pattern: 'Returns Center'\n"
+    path = tmp_path / "compliance.yaml"
+    path.write_text(text + rule, encoding="utf-8")
+
+    with pytest.raises(PolicyFileError, match="urgency: no pressure") as raised:
+        PolicyBook.load({}, compliance_file=path)
+    assert raised.value.source.endswith(".en-US.j2")  # a shipped Amazon template now fails the check
+    assert lint_amazon_reply(
+        "Open the Returns Center.",
+        ComplianceRules.model_validate(
+            {
+                "id": "x",
+                "version": "1",
+                "rules": [{"name": "urgency", "why": "no", "pattern": "Returns Center"}],
+            }
+        ),
+    )
+
+
+def test_a_rule_that_is_not_a_regular_expression_is_refused_with_its_line(tmp_path: Path) -> None:
+    text = COMPLIANCE_FILE.read_text(encoding="utf-8")
+    path = tmp_path / "compliance.yaml"
+    path.write_text(text.replace("pattern: '\\b(?:reviews?", "pattern: '\\b((?:reviews?"), encoding="utf-8")
+
+    with pytest.raises(PolicyFileError, match="not a regular expression") as raised:
+        PolicyBook.load({}, compliance_file=path)
+    assert raised.value.line == next(
+        number for number, line in enumerate(path.read_text().splitlines(), 1) if "((?:reviews?" in line
+    )
