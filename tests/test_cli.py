@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,23 @@ def test_openapi_matches_the_committed_document(database: Path) -> None:
     printed = json.loads(run("openapi", database=database).stdout)
     committed = json.loads((ROOT / "openapi" / "openapi.json").read_text())
     assert printed == committed, "run `python -m app openapi > openapi/openapi.json` and commit it"
+
+
+def test_webhooks_requeue_sends_a_parked_event_round_again(database: Path) -> None:
+    run("db", "upgrade", database=database)
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "INSERT INTO webhook_events (id, channel, topic, occurred_at, received_at, status, attempts,"
+            " next_attempt_at, last_error) VALUES ('wh-parked', 'shopify_ca', 'returns/request',"
+            " '2026-11-20 15:00:00', '2026-11-20 15:00:01', 'parked', 8, '2026-11-20 16:00:00', 'boom')"
+        )
+
+    assert run("webhooks", "requeue", "wh-parked", database=database).stdout.strip() == "requeued wh-parked"
+    with sqlite3.connect(database) as connection:
+        status, attempts = connection.execute(
+            "SELECT status, attempts FROM webhook_events WHERE id = 'wh-parked'"
+        ).fetchone()
+    assert (status, attempts) == ("pending", 0)
+    again = run("webhooks", "requeue", "wh-parked", database=database, check=False)
+    assert again.returncode == 1
+    assert "no parked event" in again.stderr

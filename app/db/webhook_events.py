@@ -98,6 +98,19 @@ async def newer_change_applied(session: AsyncSession, event: WebhookEvent) -> bo
     return bool(await session.scalar(select(later)))
 
 
+async def processed_before(session: AsyncSession, event: WebhookEvent) -> WebhookEvent | None:
+    """Another event of the same topic about the same resource that was processed already."""
+    if event.subject is None:
+        return None
+    query = select(WebhookEvent).where(
+        WebhookEvent.subject == event.subject,
+        WebhookEvent.topic == event.topic,
+        WebhookEvent.id != event.id,
+        WebhookEvent.status == EventStatus.processed,
+    )
+    return (await session.scalars(query.limit(1))).one_or_none()
+
+
 async def finish(
     session: AsyncSession, event_id: str, status: EventStatus, outcome: str, now: datetime
 ) -> None:

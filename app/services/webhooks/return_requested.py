@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels import SHOPIFY_ORDER_GID
+from app.db import webhook_events
 from app.db.tables import WebhookEvent
 from app.domain import Order, Reason, RequestedResolution, ReturnItem, ReturnRequest
 from app.runtime import Runtime
@@ -74,6 +75,11 @@ async def prepare(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply
     decision = returns.decide(runtime.policy, runtime.connectors, order, request, now)
 
     async def apply(session: AsyncSession) -> str:
+        # One decision per return, even if Shopify announced it twice under two webhook ids
+        # (the worker holds the return's lock, so the check and the insert cannot interleave).
+        earlier = await webhook_events.processed_before(session, event)
+        if earlier is not None:
+            return f"already decided by webhook {earlier.id}"
         await returns.store(session, decision, order, request, caller=None, webhook_event_id=event.id)
         return f"decision {decision.decision_id}"
 

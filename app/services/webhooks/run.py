@@ -6,6 +6,7 @@ import asyncio
 import signal
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.migrate import current_revision, head_revision
 from app.observability import configure_logging
@@ -35,7 +36,7 @@ async def _migrated(runtime: Runtime, stop: asyncio.Event, poll_interval: float)
             async with runtime.engine.connect() as connection:
                 if await current_revision(connection) == head_revision():
                     return True
-        except OSError as error:
+        except (OSError, SQLAlchemyError) as error:
             log.warning("worker_database_unavailable", error=type(error).__name__)
         if not waiting:
             log.info("worker_waiting_for_migrations", head=head_revision())

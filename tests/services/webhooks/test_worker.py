@@ -113,6 +113,17 @@ async def test_the_same_event_delivered_five_times_makes_one_decision(
     assert (await event(sessions, "wh-five")).attempts == 1
 
 
+async def test_a_return_announced_under_two_webhook_ids_makes_one_decision(
+    client: httpx.AsyncClient, runtime: Runtime, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    first = await receive(client, return_request_payload(return_id=42))
+    second = await receive(client, return_request_payload(return_id=42))
+    await drain(Worker(runtime))
+    [row] = await all_decisions(sessions)
+    assert row.webhook_event_id == first
+    assert (await event(sessions, second)).outcome == f"already decided by webhook {first}"
+
+
 async def test_a_worker_stopped_between_claiming_and_finishing_loses_nothing(
     client: httpx.AsyncClient, runtime: Runtime, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
