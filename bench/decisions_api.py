@@ -190,8 +190,8 @@ async def explain(connection: Any, deep: Any) -> None:
         "AND eligible = true ORDER BY created_at DESC, id DESC LIMIT 51",
         "stats by channel, all": "SELECT channel, count(*), sum(CASE WHEN eligible THEN 1 ELSE 0 END), "
         "sum(CASE WHEN sla_due_at <= created_at THEN 1 ELSE 0 END) FROM decisions GROUP BY channel",
-        "stats by day, 7 days": "SELECT to_char(timezone('UTC', created_at), 'YYYY-MM-DD') AS k, count(*) "
-        "FROM decisions WHERE created_at >= :since GROUP BY k ORDER BY k",
+        "stats by day, all": "SELECT CAST(timezone('UTC', created_at) AS date) AS k, count(*) "
+        "FROM decisions GROUP BY k ORDER BY k",
     }
     for name, statement in cases.items():
         plan = await connection.execute(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, select, tuple_
+from sqlalchemy import ColumnElement, Date, Select, case, cast, func, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.tables import Decision as DecisionRow
@@ -162,7 +162,9 @@ def _group_key(session: AsyncSession, group_by: str) -> ColumnElement[Any]:
     if group_by == "day":
         # The UTC calendar day; SQLite keeps datetimes as UTC text, so its first ten characters are the day.
         if session.get_bind().dialect.name == "postgresql":
-            return func.to_char(func.timezone("UTC", DecisionRow.created_at), "YYYY-MM-DD")
+            # Written exactly as the statistics of migration 0003 name it (a literal, not a bound
+            # parameter), so the planner knows there are few days and aggregates them in a hash.
+            return cast(func.timezone(literal_column("'UTC'"), DecisionRow.created_at), Date)
         return func.substr(DecisionRow.created_at, 1, 10)
     columns = {
         "channel": DecisionRow.channel,
