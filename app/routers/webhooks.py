@@ -58,6 +58,9 @@ async def receive_shopify_webhook(
     again is answered 200 (`duplicate`) and not processed again. Topics the service does not
     handle are stored and ignored.
     """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.")
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.")
