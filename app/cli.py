@@ -1,5 +1,5 @@
-"""`python -m app <command>` (also `returns-router`): serve, migrate, manage API keys, replay a draft
-policy over stored decisions, export OpenAPI."""
+"""`python -m app <command>` (also `returns-router`): serve, work the webhook inbox, migrate, manage API
+keys, replay a draft policy over stored decisions, export OpenAPI."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import api_keys as key_rows
+from app.db import webhook_events as webhook_rows
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.migrate import upgrade
 from app.errors import ProblemError
@@ -27,8 +28,10 @@ from app.settings import Settings
 cli = typer.Typer(help="The Returns Router.", no_args_is_help=True, add_completion=False)
 db_cli = typer.Typer(help="The database.", no_args_is_help=True)
 keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
+webhooks_cli = typer.Typer(help="The Shopify webhook inbox.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(webhooks_cli, name="webhooks")
 
 T = TypeVar("T")
 
@@ -74,6 +77,32 @@ def serve(
         server_header=False,
         log_level=settings.log_level.lower(),
     )
+
+
+@cli.command()
+def worker(
+    poll_interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between looks at an empty inbox.")
+    ] = 0.25,
+) -> None:
+    """Process stored webhook events until SIGTERM or SIGINT (the event in hand is finished first)."""
+    from app.services.webhooks.run import run_worker
+
+    asyncio.run(run_worker(Settings(), poll_interval))
+
+
+@webhooks_cli.command("requeue")
+def webhooks_requeue(
+    webhook_id: Annotated[str, typer.Argument(help="The event's X-Shopify-Webhook-Id.")],
+) -> None:
+    """Send a parked event round again, with a fresh count of attempts."""
+    requeued = _with_session(
+        Settings(), lambda session: webhook_rows.requeue_parked(session, webhook_id, datetime.now(UTC))
+    )
+    if not requeued:
+        typer.echo(f"no parked event {webhook_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"requeued {webhook_id}")
 
 
 @db_cli.command("upgrade")

@@ -63,6 +63,24 @@ class NotFound(ProblemError):
     title = "Not found"
 
 
+class InvalidSignature(ProblemError):
+    status = 401
+    code = "invalid_signature"
+    title = "The webhook's signature does not verify"
+
+
+class InvalidCursor(ProblemError):
+    status = 422
+    code = "invalid_cursor"
+    title = "The cursor is not one this service gave"
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+    code = "payload_too_large"
+    title = "The body is too large"
+
+
 class OrderNotFound(NotFound):
     code = "order_not_found"
     title = "Order not found"

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -24,9 +25,10 @@ from app.runtime import Runtime
 from app.services import api_keys
 from app.services.api_keys import Scope
 from app.settings import Settings
+from tests.webhook_builders import PREVIOUS_WEBHOOK_SECRET, WEBHOOK_SECRET
 
 DEFAULT_TEST_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-TABLES = ("idempotency_records", "decisions", "api_keys")  # children first
+TABLES = ("idempotency_records", "decisions", "webhook_events", "api_keys")  # children first
 
 MakeKey = Callable[..., Awaitable[dict[str, str]]]
 
@@ -58,7 +60,14 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(_env_file=None, database_url=database_url, log_format="json", log_level="WARNING")  # type: ignore[call-arg]
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=database_url,
+        log_format="json",
+        log_level="WARNING",
+        # Two secrets, as during a rotation; the sandbox channel has no shop domain.
+        channel_shopify_ca_webhook_secrets=[SecretStr(WEBHOOK_SECRET), SecretStr(PREVIOUS_WEBHOOK_SECRET)],
+    )
 
 
 @pytest.fixture(scope="session")

@@ -160,3 +160,23 @@ def test_serve_refuses_to_start_on_a_bad_policy_file(database: Path, tmp_path: P
 def _decision_count(database: Path) -> int:
     with sqlite3.connect(database) as connection:
         return int(connection.execute("SELECT count(*) FROM decisions").fetchone()[0])
+
+
+def test_webhooks_requeue_sends_a_parked_event_round_again(database: Path) -> None:
+    run("db", "upgrade", database=database)
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "INSERT INTO webhook_events (id, channel, topic, occurred_at, received_at, status, attempts,"
+            " next_attempt_at, last_error) VALUES ('wh-parked', 'shopify_ca', 'returns/request',"
+            " '2026-11-20 15:00:00', '2026-11-20 15:00:01', 'parked', 8, '2026-11-20 16:00:00', 'boom')"
+        )
+
+    assert run("webhooks", "requeue", "wh-parked", database=database).stdout.strip() == "requeued wh-parked"
+    with sqlite3.connect(database) as connection:
+        status, attempts = connection.execute(
+            "SELECT status, attempts FROM webhook_events WHERE id = 'wh-parked'"
+        ).fetchone()
+    assert (status, attempts) == ("pending", 0)
+    again = run("webhooks", "requeue", "wh-parked", database=database, check=False)
+    assert again.returncode == 1
+    assert "no parked event" in again.stderr

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Row,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.tables import Decision as DecisionRow
@@ -18,7 +32,12 @@ _NOT_STORED = {"customer_message"}
 
 
 async def add(
-    session: AsyncSession, decision: Decision, order: Order, request: ReturnRequest, api_key_id: str | None
+    session: AsyncSession,
+    decision: Decision,
+    order: Order,
+    request: ReturnRequest,
+    api_key_id: str | None,
+    webhook_event_id: str | None = None,
 ) -> dict[str, Any]:
     answer = decision.model_dump(mode="json")
     session.add(
@@ -39,6 +58,7 @@ async def add(
             policy_version=decision.policy.version,
             sandbox=decision.sandbox,
             api_key_id=api_key_id,
+            webhook_event_id=webhook_event_id,
             answer=answer,
             order_snapshot=order.model_dump(mode="json"),
             request=request.model_dump(mode="json", exclude=_NOT_STORED),
@@ -94,3 +114,120 @@ async def for_replay(
             )
         )
     return (await session.execute(query)).all()
+
+
+# --- The dashboards: pages newest first, and counts by group ---------------------------
+
+
+@dataclass(frozen=True)
+class DecisionFilters:
+    """The list's and the stats' filters; `None` leaves a field unfiltered."""
+
+    channel: str | None = None
+    classification: str | None = None
+    queue: str | None = None
+    eligible: bool | None = None
+    created_after: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+    ticket_id: str | None = None
+    order_ref: str | None = None
+    api_key_id: str | None = None  # a key with only `route` sees the decisions it made
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        equal = {
+            DecisionRow.channel: self.channel,
+            DecisionRow.classification: self.classification,
+            DecisionRow.queue: self.queue,
+            DecisionRow.eligible: self.eligible,
+            DecisionRow.ticket_id: self.ticket_id,
+            DecisionRow.order_ref: self.order_ref,
+            DecisionRow.api_key_id: self.api_key_id,
+        }
+        conditions = [column == value for column, value in equal.items() if value is not None]
+        if self.created_after is not None:
+            conditions.append(DecisionRow.created_at >= self.created_after)
+        if self.created_before is not None:
+            conditions.append(DecisionRow.created_at < self.created_before)
+        return conditions
+
+
+@dataclass(frozen=True)
+class PagePosition:
+    """The last decision of a page: the next page starts strictly after it, newest first."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class ListedDecision:
+    position: PagePosition
+    answer: dict[str, Any]
+
+
+async def list_newest_first(
+    session: AsyncSession, filters: DecisionFilters, after: PagePosition | None, limit: int
+) -> list[ListedDecision]:
+    """One page of decisions, newest first over (created_at, id).
+
+    A keyset, not an offset: decisions inserted while a reader pages are newer than its position
+    (or committed behind it) and never shift or repeat what it reads next.
+    """
+    query = select(DecisionRow.created_at, DecisionRow.id, DecisionRow.answer).where(*filters.conditions())
+    if after is not None:
+        query = query.where(
+            tuple_(DecisionRow.created_at, DecisionRow.id) < tuple_(after.created_at, after.id)
+        )
+    query = query.order_by(DecisionRow.created_at.desc(), DecisionRow.id.desc()).limit(limit)
+    rows = (await session.execute(query)).all()
+    return [ListedDecision(PagePosition(created_at, id_), answer) for created_at, id_, answer in rows]
+
+
+@dataclass(frozen=True)
+class DecisionGroup:
+    key: str
+    count: int
+    eligible: int
+    sla_breached: int
+
+
+async def count_by_group(
+    session: AsyncSession, group_by: str, filters: DecisionFilters
+) -> list[DecisionGroup]:
+    """Counts per group, ordered by key. A decision is SLA-breached when it was made at or after its
+    own response deadline (`sla_due_at <= created_at`): answers are not recorded, so a deadline
+    missed after the decision cannot be seen yet."""
+    key = _group_key(session, group_by)
+    query: Select[tuple[Any, int, Any, Any]] = (
+        select(
+            key,
+            func.count(),
+            func.sum(case((DecisionRow.eligible, 1), else_=0)),
+            func.sum(case((DecisionRow.sla_due_at <= DecisionRow.created_at, 1), else_=0)),
+        )
+        .where(*filters.conditions())
+        .group_by(key)
+        .order_by(key)
+    )
+    rows = (await session.execute(query)).all()
+    return [
+        DecisionGroup(key=str(k), count=int(n), eligible=int(eligible or 0), sla_breached=int(late or 0))
+        for k, n, eligible, late in rows
+    ]
+
+
+def _group_key(session: AsyncSession, group_by: str) -> ColumnElement[Any]:
+    if group_by == "day":
+        # The UTC calendar day; SQLite keeps datetimes as UTC text, so its first ten characters are the day.
+        if session.get_bind().dialect.name == "postgresql":
+            # Written exactly as the statistics of migration 0003 name it (a literal, not a bound
+            # parameter), so the planner knows there are few days and aggregates them in a hash.
+            return cast(func.timezone(literal_column("'UTC'"), DecisionRow.created_at), Date)
+        return func.substr(DecisionRow.created_at, 1, 10)
+    columns = {
+        "channel": DecisionRow.channel,
+        "queue": DecisionRow.queue,
+        "classification": DecisionRow.classification,
+        "reason": DecisionRow.reason,
+    }
+    return columns[group_by].expression

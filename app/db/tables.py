@@ -68,15 +68,34 @@ class Decision(Base):
     policy_version: Mapped[str] = mapped_column(String(50))
     sandbox: Mapped[bool] = mapped_column(Boolean)
     api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), doc="who asked for it")
+    webhook_event_id: Mapped[str | None] = mapped_column(
+        ForeignKey("webhook_events.id"), doc="the Shopify webhook that caused it, when no API key did"
+    )
     answer: Mapped[dict[str, Any]] = mapped_column(doc="the full answer, as given")
     order_snapshot: Mapped[dict[str, Any]] = mapped_column(doc="the normalised order it was decided on")
     request: Mapped[dict[str, Any]] = mapped_column(doc="the request, without the customer's message")
 
+    # The dashboards' list pages newest first over (created_at, id), with or without one equality
+    # filter; the stats read the covering index alone (an index-only scan on PostgreSQL).
     __table_args__ = (
         Index("ix_decisions_created_at_id", "created_at", "id"),
-        Index("ix_decisions_channel_created_at", "channel", "created_at"),
+        Index("ix_decisions_channel_created_at_id", "channel", "created_at", "id"),
+        Index("ix_decisions_queue_created_at_id", "queue", "created_at", "id"),
+        Index("ix_decisions_classification_created_at_id", "classification", "created_at", "id"),
+        Index("ix_decisions_api_key_id_created_at_id", "api_key_id", "created_at", "id"),
+        Index(
+            "ix_decisions_stats",
+            "created_at",
+            "channel",
+            "queue",
+            "classification",
+            "reason",
+            "eligible",
+            "sla_due_at",
+        ),
         Index("ix_decisions_order_ref", "order_ref"),
         Index("ix_decisions_ticket_id", "ticket_id"),
+        Index("ux_decisions_webhook_event_id", "webhook_event_id", unique=True),
     )
 
 
@@ -93,3 +112,37 @@ class IdempotencyRecord(Base):
     response_body: Mapped[dict[str, Any] | None]
 
     __table_args__ = (Index("ix_idempotency_records_expires_at", "expires_at"),)
+
+
+class WebhookEvent(Base):
+    """A Shopify webhook as received: the inbox the worker processes, keyed by X-Shopify-Webhook-Id.
+
+    `next_attempt_at` is when a pending event is due, and for an event being processed, when its
+    claim lapses (a worker that died mid-event leaves it to be claimed again then).
+    """
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True, doc="X-Shopify-Webhook-Id")
+    channel: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(100))
+    shop_domain: Mapped[str | None] = mapped_column(String(255))
+    api_version: Mapped[str | None] = mapped_column(String(32))
+    subject: Mapped[str | None] = mapped_column(String(255), doc="the resource's GID, e.g. the Return")
+    triggered_at: Mapped[datetime | None] = mapped_column(doc="X-Shopify-Triggered-At")
+    occurred_at: Mapped[datetime] = mapped_column(doc="when the change happened: the ordering key")
+    received_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any] | None] = mapped_column(doc="handled topics only, without buyer notes")
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+    outcome: Mapped[str | None] = mapped_column(String(255))
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_webhook_events_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_events_subject_occurred_at", "subject", "occurred_at"),
+        Index("ix_webhook_events_status_received_at", "status", "received_at"),
+    )

@@ -1,20 +1,23 @@
-"""Reading decisions back."""
+"""Reading decisions back: one by id, pages for dashboards, and counts by group."""
 
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from app.db import decisions
+from app.db.decisions import DecisionFilters
 from app.db.tables import Decision as DecisionRow
-from app.domain import Decision
+from app.domain import Classification, Decision
 from app.errors import DecisionNotFound
 from app.routers.deps import ReaderCaller, SessionDep, problems
-from app.services.api_keys import Scope
+from app.services import decision_pages
+from app.services.api_keys import Caller, Scope
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
@@ -57,3 +60,117 @@ async def load_decision(
 async def get_decision(row: Annotated[DecisionRow, Depends(load_decision)]) -> JSONResponse:
     """One decision as it was answered, with the actions taken on it."""
     return JSONResponse({**row.answer, "actions": []})
+
+
+class DecisionList(BaseModel):
+    items: list[Decision] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class StatsGroupBy(StrEnum):
+    channel = "channel"
+    queue = "queue"
+    classification = "classification"
+    reason = "reason"
+    day = "day"
+
+
+class DecisionGroupStats(BaseModel):
+    key: str = Field(description="The channel, queue, classification, reason, or UTC day (2026-12-24).")
+    count: int
+    eligible: int = Field(description="Decisions with `policy.eligible` true.")
+    sla_breached: int = Field(
+        description="Decisions made at or after their own response deadline (`queue.sla_due_at` <= "
+        "`created_at`): the customer had waited past the deadline before the return was routed. "
+        "Replies are not recorded by the service, so a deadline missed after the decision is not counted."
+    )
+
+
+class DecisionStats(BaseModel):
+    groups: list[DecisionGroupStats] = Field(description="Ordered by key.")
+
+
+CreatedAfter = Annotated[
+    AwareDatetime | None, Query(description="Decisions created at or after this moment (RFC 3339).")
+]
+CreatedBefore = Annotated[
+    AwareDatetime | None, Query(description="Decisions created strictly before this moment (RFC 3339).")
+]
+
+
+def _own_decisions_only(caller: Caller) -> str | None:
+    # The rule of load_decision: `read` sees every decision, `route` alone the ones it made.
+    return None if Scope.read in caller.scopes else caller.key_id
+
+
+@router.get(
+    "/decisions",
+    response_model=DecisionList,
+    operation_id="list_decisions",
+    responses=problems(401, 403, 422),
+)
+async def list_decisions(
+    caller: ReaderCaller,
+    session: SessionDep,
+    channel: Annotated[str | None, Query(max_length=64)] = None,
+    classification: Classification | None = None,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    eligible: bool | None = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+    ticket_id: Annotated[str | None, Query(max_length=255)] = None,
+    order_ref: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the page before.")
+    ] = None,
+) -> JSONResponse:
+    """Decisions newest first, a page at a time.
+
+    The cursor is a position, not an offset: paging while decisions are being made returns each
+    decision that existed when paging began exactly once. A key with only the `route` scope sees
+    the decisions it made.
+    """
+    filters = DecisionFilters(
+        channel=channel,
+        classification=classification.value if classification else None,
+        queue=queue,
+        eligible=eligible,
+        created_after=created_after,
+        created_before=created_before,
+        ticket_id=ticket_id,
+        order_ref=order_ref,
+        api_key_id=_own_decisions_only(caller),
+    )
+    page = await decision_pages.page(session, filters, cursor, limit)
+    return JSONResponse({"items": page.items, "next_cursor": page.next_cursor})
+
+
+@router.get(
+    "/stats/decisions",
+    response_model=DecisionStats,
+    operation_id="decision_stats",
+    responses=problems(401, 403, 422),
+)
+async def decision_stats(
+    caller: ReaderCaller,
+    session: SessionDep,
+    group_by: StatsGroupBy,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+) -> DecisionStats:
+    """How many decisions, how many eligible and how many SLA-breached, per group.
+
+    `day` groups by the UTC calendar day of `created_at`. A key with only the `route` scope counts
+    the decisions it made.
+    """
+    filters = DecisionFilters(
+        created_after=created_after, created_before=created_before, api_key_id=_own_decisions_only(caller)
+    )
+    groups = await decision_pages.stats(session, group_by.value, filters)
+    return DecisionStats(
+        groups=[
+            DecisionGroupStats(key=g.key, count=g.count, eligible=g.eligible, sla_breached=g.sla_breached)
+            for g in groups
+        ]
+    )

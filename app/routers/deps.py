@@ -82,10 +82,11 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 _DESCRIPTIONS = {
     400: "The body is not valid JSON.",
-    401: "Missing or unknown API key.",
+    401: "Missing or unknown API key (webhooks: a missing or bad signature).",
     403: "The API key lacks the scope.",
     404: "Not found.",
     409: "Conflict: channel mismatch, or a request with the same Idempotency-Key is still running.",
+    413: "The body is too large.",
     422: "Invalid request, or an Idempotency-Key reused with a different body.",
     502: "The channel answered badly or refused the service's credentials.",
     503: "The channel or the database is unavailable (see Retry-After).",

@@ -78,9 +78,22 @@ def view_of(order: Order) -> OrderView:
 
 
 async def store(
-    session: AsyncSession, decision: Decision, order: Order, request: ReturnRequest, caller: Caller | None
+    session: AsyncSession,
+    decision: Decision,
+    order: Order,
+    request: ReturnRequest,
+    caller: Caller | None,
+    webhook_event_id: str | None = None,
 ) -> dict[str, Any]:
-    """Append the decision (in the caller's transaction); returns the answer as stored."""
+    """Append the decision (in the caller's transaction); returns the answer as stored.
+
+    The audit trail: the API key that asked for it, or the webhook that caused it.
+    """
     return await decisions.add(
-        session, decision, order, request, api_key_id=caller.key_id if caller else None
+        session,
+        decision,
+        order,
+        request,
+        api_key_id=caller.key_id if caller else None,
+        webhook_event_id=webhook_event_id,
     )

@@ -1,0 +1,135 @@
+"""`POST /webhooks/shopify`: verify, store, answer at once; and the inbox as operators see it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import AwareDatetime, BaseModel
+
+from app.db import webhook_events
+from app.db.webhook_events import EventStatus
+from app.errors import InvalidSignature, PayloadTooLarge
+from app.routers.deps import RuntimeDep, SessionDep, problems, require_any_scope
+from app.services.api_keys import Caller, Scope
+from app.services.webhooks import inbox
+from app.services.webhooks.signature import signing_channel
+
+router = APIRouter(tags=["webhooks"])
+
+# Shopify's payloads are far smaller; anything bigger is not read further.
+MAX_BODY_BYTES = 1_000_000
+
+OperatorCaller = Annotated[Caller, Depends(require_any_scope(Scope.read))]
+
+
+class WebhookAck(BaseModel):
+    webhook_id: str
+    status: Literal["accepted", "duplicate"]
+
+
+@router.post(
+    "/webhooks/shopify",
+    response_model=WebhookAck,
+    operation_id="receive_shopify_webhook",
+    responses=problems(400, 401, 413, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+        }
+    },
+)
+async def receive_shopify_webhook(
+    request: Request,
+    runtime: RuntimeDep,
+    hmac_signature: Annotated[str | None, Header(alias="X-Shopify-Hmac-Sha256")] = None,
+    topic: Annotated[str | None, Header(alias="X-Shopify-Topic")] = None,
+    shop_domain: Annotated[str | None, Header(alias="X-Shopify-Shop-Domain")] = None,
+    webhook_id: Annotated[str | None, Header(alias="X-Shopify-Webhook-Id")] = None,
+    triggered_at: Annotated[str | None, Header(alias="X-Shopify-Triggered-At")] = None,
+    api_version: Annotated[str | None, Header(alias="X-Shopify-API-Version")] = None,
+) -> WebhookAck:
+    """A Shopify webhook, signed with the app's client secret (`X-Shopify-Hmac-Sha256`).
+
+    A bad or missing signature is 401 and stores nothing. A signed event is stored and answered
+    200 at once; the worker (`python -m app worker`) processes it. The same `X-Shopify-Webhook-Id`
+    again is answered 200 (`duplicate`) and not processed again. Topics the service does not
+    handle are stored and ignored.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.")
+    channel = signing_channel(runtime.settings.channels, shop_domain, body, hmac_signature)
+    if channel is None:
+        raise InvalidSignature("X-Shopify-Hmac-Sha256 is missing or does not match a configured secret.")
+    delivery = inbox.read_delivery(
+        body,
+        webhook_id=webhook_id,
+        topic=topic,
+        shop_domain=shop_domain,
+        api_version=api_version,
+        triggered_at=triggered_at,
+    )
+    stored = await inbox.store(runtime.sessions, channel, delivery, datetime.now(UTC))
+    return WebhookAck(webhook_id=delivery.webhook_id, status="accepted" if stored else "duplicate")
+
+
+class WebhookEventView(BaseModel):
+    webhook_id: str
+    channel: str
+    topic: str
+    status: EventStatus
+    subject: str | None
+    attempts: int
+    received_at: AwareDatetime
+    occurred_at: AwareDatetime
+    next_attempt_at: AwareDatetime | None
+    finished_at: AwareDatetime | None
+    outcome: str | None
+    last_error: str | None
+
+
+class WebhookEventList(BaseModel):
+    items: list[WebhookEventView]
+
+
+@router.get(
+    "/v1/webhooks/events",
+    response_model=WebhookEventList,
+    operation_id="list_webhook_events",
+    responses=problems(401, 403, 422),
+)
+async def list_webhook_events(
+    _caller: OperatorCaller,
+    session: SessionDep,
+    status: EventStatus | None = None,
+    topic: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> WebhookEventList:
+    """The latest received webhook events, newest first: `status=parked` lists the ones that failed
+    for good, each with its last error (`python -m app webhooks requeue ID` sends one round again)."""
+    rows = await webhook_events.list_recent(session, status, topic, limit)
+    return WebhookEventList(
+        items=[
+            WebhookEventView(
+                webhook_id=row.id,
+                channel=row.channel,
+                topic=row.topic,
+                status=EventStatus(row.status),
+                subject=row.subject,
+                attempts=row.attempts,
+                received_at=row.received_at,
+                occurred_at=row.occurred_at,
+                next_attempt_at=row.next_attempt_at if row.status == EventStatus.pending else None,
+                finished_at=row.finished_at,
+                outcome=row.outcome,
+                last_error=row.last_error,
+            )
+            for row in rows
+        ]
+    )

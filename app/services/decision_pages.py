@@ -1,0 +1,59 @@
+"""The dashboards' reading of decisions: pages behind an opaque cursor, and counts by group."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import decisions
+from app.db.decisions import DecisionFilters, DecisionGroup, PagePosition
+from app.errors import InvalidCursor
+
+_CURSOR_VERSION = "d1"
+
+
+def encode_cursor(position: PagePosition) -> str:
+    raw = f"{_CURSOR_VERSION}|{position.created_at.isoformat()}|{position.id.hex}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> PagePosition:
+    """The position a cursor names; `InvalidCursor` for anything this service did not give out."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, created_at, id_hex = raw.split("|")
+        position = PagePosition(datetime.fromisoformat(created_at), uuid.UUID(hex=id_hex))
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise InvalidCursor("The cursor is malformed; pass back a next_cursor as it was given.") from error
+    if version != _CURSOR_VERSION or position.created_at.tzinfo is None:
+        raise InvalidCursor("The cursor is malformed; pass back a next_cursor as it was given.")
+    return position
+
+
+@dataclass(frozen=True)
+class DecisionPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+async def page(
+    session: AsyncSession, filters: DecisionFilters, cursor: str | None, limit: int
+) -> DecisionPage:
+    after = decode_cursor(cursor) if cursor is not None else None
+    listed = await decisions.list_newest_first(session, filters, after, limit + 1)
+    more = len(listed) > limit
+    listed = listed[:limit]
+    return DecisionPage(
+        items=[decision.answer for decision in listed],
+        next_cursor=encode_cursor(listed[-1].position) if more else None,
+    )
+
+
+async def stats(session: AsyncSession, group_by: str, filters: DecisionFilters) -> list[DecisionGroup]:
+    return await decisions.count_by_group(session, group_by, filters)

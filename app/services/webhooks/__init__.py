@@ -1,0 +1,1 @@
+"""Shopify webhooks: verified and stored by the API (`inbox`), processed by the worker (`worker`)."""

@@ -1,0 +1,152 @@
+"""Taking a verified delivery in: checked, stripped of buyer notes, and stored once by its webhook id.
+
+Nothing is processed here: the answer to Shopify must come at once, and the worker does the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.channels import ShopifyChannel
+from app.db import webhook_events
+from app.db.webhook_events import EventStatus
+from app.errors import MalformedBody, ValidationProblem
+from app.services.webhooks.handlers import SUBSCRIBED_TOPICS
+
+_TOPIC = re.compile(r"^[a-z_]{1,48}/[a-z_]{1,48}$")
+_WEBHOOK_ID = re.compile(r"^[\x21-\x7E]{1,255}$")
+
+# Free text and personal fields Shopify may put in a payload; the service never keeps them.
+_BUYER_FIELDS = frozenset(
+    {
+        "customer_note",
+        "return_reason_note",
+        "note",
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "customer",
+        "billing_address",
+        "shipping_address",
+        "address1",
+        "address2",
+        "receipt",
+        "payment_details",
+        "properties",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook as Shopify delivered it, after its signature verified."""
+
+    webhook_id: str
+    topic: str
+    shop_domain: str | None
+    api_version: str | None
+    triggered_at: datetime | None
+    payload: dict[str, Any]
+
+
+def read_delivery(
+    body: bytes,
+    *,
+    webhook_id: str | None,
+    topic: str | None,
+    shop_domain: str | None,
+    api_version: str | None,
+    triggered_at: str | None,
+) -> Delivery:
+    problems = []
+    if webhook_id is None or not _WEBHOOK_ID.match(webhook_id):
+        problems.append(_header_error("X-Shopify-Webhook-Id", "1-255 visible ASCII characters"))
+    if topic is None or not _TOPIC.match(topic):
+        problems.append(_header_error("X-Shopify-Topic", "a topic such as returns/request"))
+    if webhook_id is None or topic is None or problems:
+        raise ValidationProblem("The delivery's headers are incomplete; see errors.", errors=problems)
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MalformedBody("The body could not be parsed as JSON.") from error
+    if not isinstance(payload, dict):
+        raise MalformedBody("The body is not a JSON object.")
+    return Delivery(
+        webhook_id=webhook_id,
+        topic=topic,
+        shop_domain=(shop_domain or "")[:255] or None,
+        api_version=(api_version or "")[:32] or None,
+        triggered_at=_moment(triggered_at),
+        payload=payload,
+    )
+
+
+async def store(
+    sessions: async_sessionmaker[AsyncSession], channel: ShopifyChannel, delivery: Delivery, now: datetime
+) -> bool:
+    """Store the event for the worker; False when this webhook id was stored before (a redelivery)."""
+    payload = delivery.payload
+    subscribed = delivery.topic in SUBSCRIBED_TOPICS
+    values: dict[str, Any] = dict(
+        id=delivery.webhook_id,
+        channel=channel.key,
+        topic=delivery.topic,
+        shop_domain=delivery.shop_domain,
+        api_version=delivery.api_version,
+        subject=_subject(payload),
+        triggered_at=delivery.triggered_at,
+        occurred_at=occurred_at(payload, delivery.triggered_at, now),
+        received_at=now,
+        # Topics the service does not subscribe to may carry anything (orders carry addresses):
+        # they are recorded, not kept.
+        payload=without_buyer_fields(payload) if subscribed else None,
+        status=EventStatus.pending,
+        attempts=0,
+        next_attempt_at=now,
+    )
+    async with sessions.begin() as session:
+        return await webhook_events.insert_if_absent(session, values)
+
+
+def occurred_at(payload: dict[str, Any], triggered_at: datetime | None, received_at: datetime) -> datetime:
+    """When the change happened, to order events: the resource's own `updated_at` when the payload
+    has one, else Shopify's trigger time, else the resource's `created_at`, else the arrival."""
+    for moment in (_moment(payload.get("updated_at")), triggered_at, _moment(payload.get("created_at"))):
+        if moment is not None:
+            return moment
+    return received_at
+
+
+def without_buyer_fields(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_buyer_fields(v) for k, v in value.items() if k not in _BUYER_FIELDS}
+    if isinstance(value, list):
+        return [without_buyer_fields(item) for item in value]
+    return value
+
+
+def _subject(payload: dict[str, Any]) -> str | None:
+    """The resource the event is about (the Return, the Refund), by its GID."""
+    gid = payload.get("admin_graphql_api_id")
+    return gid[:255] if isinstance(gid, str) and gid.startswith("gid://") else None
+
+
+def _moment(value: object) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _header_error(header: str, expected: str) -> dict[str, Any]:
+    return {"loc": ["header", header], "msg": f"expected {expected}", "type": "value_error"}

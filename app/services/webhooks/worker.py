@@ -1,0 +1,128 @@
+"""The worker: claims stored events one at a time, processes each once, retries, then parks.
+
+Exactly once: a claim is a lease (`next_attempt_at` while processing), and the effect is written in
+the same transaction that checks the claim is still this worker's and marks the event processed.
+A worker that dies loses its lease and another takes the event over; a worker whose lease lapsed
+finds its claim taken and writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from pydantic import ValidationError
+
+from app.connectors.retry import RetryPolicy
+from app.db import webhook_events as inbox
+from app.db.tables import WebhookEvent
+from app.db.webhook_events import EventStatus
+from app.errors import ProblemError, UpstreamError
+from app.runtime import Runtime
+from app.services.webhooks.handlers import Handler, UnusableEvent
+from app.services.webhooks.registry import HANDLERS
+
+log = structlog.get_logger(__name__)
+
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8
+# Between attempts: 5 s, 10 s, 20 s ... up to 15 minutes, jittered; eight attempts span about an hour.
+BACKOFF = RetryPolicy(attempts=MAX_ATTEMPTS, base_delay=5.0, max_delay=900.0, max_retry_after=900.0)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Worker:
+    def __init__(
+        self,
+        runtime: Runtime,
+        handlers: Mapping[str, Handler] = HANDLERS,
+        *,
+        lease: timedelta = LEASE,
+        backoff: RetryPolicy = BACKOFF,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._runtime = runtime
+        self._handlers = handlers
+        self._lease = lease
+        self._backoff = backoff
+        self._clock = clock
+
+    async def process_next(self) -> bool:
+        """Claim the next due event and process it; False when none was due."""
+        token = secrets.token_hex(16)
+        now = self._clock()
+        async with self._runtime.sessions.begin() as session:
+            event = await inbox.claim_next(session, now, now + self._lease, token)
+        if event is None:
+            return False
+        await self.process(event, token)
+        return True
+
+    async def process(self, event: WebhookEvent, token: str) -> None:
+        """Process an event claimed under `token`."""
+        events = log.bind(webhook_id=event.id, topic=event.topic, attempt=event.attempts)
+        handler = self._handlers.get(event.topic)
+        try:
+            apply = await handler.prepare(self._runtime, event, self._clock()) if handler else None
+            async with self._runtime.sessions.begin() as session:
+                if not await inbox.hold_claim(session, event.id, token):
+                    events.warning("webhook_claim_lost")  # another worker took it over: it does the work
+                    return
+                if apply is None or handler is None:
+                    status, outcome = EventStatus.ignored, f"no handler for {event.topic}"
+                else:
+                    if event.subject is not None:
+                        await inbox.lock_subject(session, event.subject)
+                    if handler.skip_if_stale and await inbox.newer_change_applied(session, event):
+                        status, outcome = EventStatus.superseded, "a later change was applied already"
+                    else:
+                        status, outcome = EventStatus.processed, await apply(session)
+                await inbox.finish(session, event.id, status, outcome, self._clock())
+            events.info("webhook_processed", status=status.value, outcome=outcome)
+        except Exception as error:  # noqa: BLE001 - every failure is retried or parked, with its error
+            await self._failed(event, token, error)
+
+    async def _failed(self, event: WebhookEvent, token: str, error: Exception) -> None:
+        description = f"{type(error).__name__}: {error}"
+        events = log.bind(webhook_id=event.id, topic=event.topic, attempt=event.attempts)
+        now = self._clock()
+        async with self._runtime.sessions.begin() as session:
+            if _permanent(error) or event.attempts >= self._backoff.attempts:
+                if await inbox.park(session, event.id, token, description, now):
+                    events.warning("webhook_parked", error=description)
+                return
+            wait = self._backoff.delay(event.attempts, None) or self._backoff.max_delay
+            if isinstance(error, UpstreamError) and error.retry_after is not None:
+                wait = max(wait, min(error.retry_after, self._backoff.max_retry_after))
+            if await inbox.release_for_retry(
+                session, event.id, token, description, now + timedelta(seconds=wait)
+            ):
+                events.info("webhook_retry_scheduled", error=description, wait=round(wait, 1))
+
+    async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
+        """Process events until `stop` is set; the event in hand is finished first."""
+        log.info("worker_started", poll_interval=poll_interval)
+        while not stop.is_set():
+            try:
+                busy = await self.process_next()
+            except Exception as error:  # noqa: BLE001 - e.g. the database is away: wait and try again
+                log.warning("worker_claim_failed", error=type(error).__name__)
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), poll_interval)
+        log.info("worker_stopped")
+
+
+def _permanent(error: Exception) -> bool:
+    """Errors that another attempt cannot change: the event itself is the trouble."""
+    if isinstance(error, UnusableEvent | ValidationError):
+        return True
+    return isinstance(error, ProblemError) and error.status < 500
