@@ -7,13 +7,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+import asyncpg
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.channels import ShopifyChannel
 from app.connectors.registry import Connectors
-from app.db.engine import create_engine, create_sessionmaker
+from app.db.engine import create_engine, create_sessionmaker, open_append_pool
 from app.policy import PolicyBook
+from app.services.api_keys import Authenticator
 from app.services.idempotency import Idempotency
 from app.settings import Settings
 
@@ -27,6 +29,9 @@ class Runtime:
     connectors: Connectors
     policy: PolicyBook
     idempotency: Idempotency
+    api_keys: Authenticator
+    # PostgreSQL only: raw asyncpg connections for the one-statement decision INSERT (see app.db.engine).
+    appends: asyncpg.Pool | None
 
 
 @asynccontextmanager
@@ -44,6 +49,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     engine = create_engine(settings.database_url)
     sessions = create_sessionmaker(engine)
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+    appends = await open_append_pool(settings.database_url)
     try:
         yield Runtime(
             settings=settings,
@@ -53,7 +59,11 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             connectors=connectors,
             policy=policy,
             idempotency=Idempotency(sessions, timedelta(hours=settings.idempotency_ttl_hours)),
+            api_keys=Authenticator(sessions, settings.api_key_cache_seconds),
+            appends=appends,
         )
     finally:
+        if appends is not None:
+            await appends.close()
         await http.aclose()
         await engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.domain import Decision, ReturnRequest
 from app.routers.deps import IdempotencyKey, RouteCaller, RuntimeDep, problems
@@ -26,7 +26,7 @@ PATH = "/v1/returns/route"
 )
 async def route_return(
     body: ReturnRequest, runtime: RuntimeDep, caller: RouteCaller, idempotency_key: IdempotencyKey = None
-) -> JSONResponse:
+) -> Response:
     """Resolve the order, classify the return, and answer with the policy, reply template and queue.
 
     Each call stores a decision. With an `Idempotency-Key`, a repeat of the same body answers the
@@ -38,6 +38,10 @@ async def route_return(
             return replayed(claim.replay)
         order = await returns.resolve_order(runtime.connectors, body)
         decision = returns.decide(runtime.policy, runtime.connectors, order, body, datetime.now(UTC))
+        if claim.key is None and runtime.appends is not None:
+            # Nothing to save beside the decision: one INSERT, no transaction (the hot path).
+            answered = await returns.append(runtime.appends, decision, order, body, caller)
+            return Response(answered, status_code=201, media_type="application/json")
         async with runtime.sessions.begin() as session:
             answer = await returns.store(session, decision, order, body, caller)
             await claim.complete(session, 201, answer)
