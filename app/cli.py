@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
@@ -14,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import api_keys as key_rows
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.migrate import upgrade
+from app.metrics import MULTIPROCESS_DIR
 from app.services import api_keys
 from app.services.api_keys import Scope
 from app.settings import Settings
@@ -53,6 +58,10 @@ def serve(
 
     settings = Settings()
     upgrade(settings.database_url)
+    if workers > 1 and not os.environ.get(MULTIPROCESS_DIR):
+        # Each worker writes its metrics here, so /metrics answers for all of them, not one.
+        os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="returns-router-metrics-")
+        atexit.register(shutil.rmtree, os.environ[MULTIPROCESS_DIR], ignore_errors=True)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -61,6 +70,7 @@ def serve(
         workers=workers,
         proxy_headers=True,
         server_header=False,
+        access_log=False,  # the application writes its own access line, with the request id
         log_level=settings.log_level.lower(),
     )
 

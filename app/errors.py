@@ -153,3 +153,15 @@ class DatabaseUnavailable(ProblemError):
     status = 503
     code = "database_unavailable"
     title = "The database is unavailable"
+
+
+class BodyTooLarge(ProblemError):
+    status = 413
+    code = "body_too_large"
+    title = "The body is too large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "The body must be JSON"

@@ -14,7 +14,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app import problems
-from app.observability import RequestIdMiddleware, configure_logging
+from app.limits import RequestLimits
+from app.observability import RequestIdMiddleware, RequestTelemetry, configure_logging
 from app.routers import decisions, health, returns
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
@@ -51,6 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
     )
+    # The last added runs first: the request id is bound before the access line and any 413/415.
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestTelemetry)
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
     for router in (returns.router, decisions.router, health.router):

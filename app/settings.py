@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     channel_shopify_ca_transit_days: int = 5
 
     idempotency_ttl_hours: int = Field(default=24, ge=24)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger bodies are refused (413)")
     api_key_cache_seconds: float = Field(
         default=5.0, ge=0, le=60, description="how long a verified key is trusted without asking again"
     )

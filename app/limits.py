@@ -1,0 +1,79 @@
+"""What the service accepts at the door: JSON bodies only, and none larger than a limit.
+
+The limit counts the bytes that arrive, whatever `Content-Length` claims (it may be absent, with
+chunked encoding, or false). A body is read whole before the application sees it, which every JSON
+endpoint does anyway; an oversized one is refused as soon as it crosses the limit.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import BodyTooLarge, ProblemError, UnsupportedMediaType
+from app.problems import render
+
+METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+def is_json(content_type: bytes) -> bool:
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json" or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
+
+
+class RequestLimits:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in METHODS_WITH_BODY:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        try:
+            if not is_json(headers.get(b"content-type", b"")):
+                raise UnsupportedMediaType("Send the body as JSON, with `Content-Type: application/json`.")
+            declared = headers.get(b"content-length", b"")
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                raise self._too_large()
+            body = await self._read_body(receive)
+        except ProblemError as problem:
+            await render(problem)(scope, receive, send)
+            return
+        if body is not None:
+            await self.app(scope, _replay(body, receive), send)
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or None when the client went away before sending it."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise self._too_large()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _too_large(self) -> BodyTooLarge:
+        return BodyTooLarge(f"The body is larger than {self.max_body_bytes} bytes.")
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body already read, as one message; then whatever the server says next (a disconnect)."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
