@@ -33,12 +33,13 @@ class RequestLimits:
             return
         headers = dict(scope["headers"])
         try:
-            if not is_json(headers.get(b"content-type", b"")):
-                raise UnsupportedMediaType("Send the body as JSON, with `Content-Type: application/json`.")
             declared = headers.get(b"content-length", b"")
             if declared.isdigit() and int(declared) > self.max_body_bytes:
                 raise self._too_large()
             body = await self._read_body(receive)
+            # No body at all is left to the route, which says which fields it needs.
+            if body and not is_json(headers.get(b"content-type", b"")):
+                raise UnsupportedMediaType("Send the body as JSON, with `Content-Type: application/json`.")
         except ProblemError as problem:
             await render(problem)(scope, receive, send)
             return

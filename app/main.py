@@ -63,6 +63,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+# What RequestLimits answers for any route that takes a body (see app.limits).
+_REFUSED_AT_THE_DOOR = {
+    "413": {
+        "description": "The body is larger than the limit (MAX_BODY_BYTES).",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    },
+    "415": {
+        "description": "The body is not JSON.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    },
+}
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.operation_id or route.name
 
@@ -72,7 +85,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
         for path in schema["paths"].values():
-            for operation in path.values():
+            for method, operation in path.items():
+                if method in ("post", "put", "patch"):
+                    operation["responses"].update(_REFUSED_AT_THE_DOOR)
                 for status, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
                     if status[0] in "45" and "application/json" in content:

@@ -122,6 +122,13 @@ async def test_a_body_that_is_not_json_is_415(
     assert_problem(response, 415, "unsupported_media_type")
 
 
+async def test_no_body_at_all_is_a_validation_error_naming_the_fields(
+    client: httpx.AsyncClient, route_key: dict[str, str]
+) -> None:
+    response = await client.post(ROUTE, headers=route_key)
+    assert_problem(response, 422, "validation_error")
+
+
 async def test_json_with_a_charset_or_a_json_suffix_is_accepted(
     client: httpx.AsyncClient, route_key: dict[str, str]
 ) -> None:
