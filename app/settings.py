@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     channel_shopify_ca_transit_days: int = 5
 
     idempotency_ttl_hours: int = Field(default=24, ge=24)
+    http_transport: Literal["aiohttp", "httpx"] = Field(
+        default="aiohttp", description="aiohttp (faster) or httpx's own, which respx can mock"
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger bodies are refused (413)")
     api_key_cache_seconds: float = Field(
         default=5.0, ge=0, le=60, description="how long a verified key is trusted without asking again"

@@ -58,7 +58,14 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(_env_file=None, database_url=database_url, log_format="json", log_level="WARNING")  # type: ignore[call-arg]
+    # httpx's own transport: the one respx intercepts (see app.runtime.open_http_client).
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=database_url,
+        log_format="json",
+        log_level="WARNING",
+        http_transport="httpx",
+    )
 
 
 @pytest.fixture(scope="session")
