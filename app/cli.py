@@ -106,7 +106,7 @@ def keys_list() -> None:
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id, as `keys list` shows it.")],
 ) -> None:
-    """Revoke a key: it stops working at once."""
+    """Revoke a key: running services refuse it within API_KEY_CACHE_SECONDS (5 s by default)."""
     revoked = _with_session(Settings(), lambda session: key_rows.revoke(session, key_id, datetime.now(UTC)))
     if not revoked:
         typer.echo(f"no active key {key_id}", err=True)

@@ -113,10 +113,11 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) 
     raise SystemExit(f"{url} not ready after {timeout}s")
 
 
-def start(command: list[str], env: dict[str, str], ready_url: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **env}, start_new_session=True, stdout=subprocess.DEVNULL
-    )
+def start(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as output:  # the server's log lines, as production would ship them
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, start_new_session=True, stdout=output, stderr=output
+        )
     wait_ready(ready_url, process)
     return process
 
@@ -243,7 +244,7 @@ def main() -> None:
     try:
         env = {
             "DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "INFO",  # production's: one access line per request
             "LOG_FORMAT": "json",
         }
         issued = subprocess.run(
@@ -263,7 +264,7 @@ def main() -> None:
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             serve = [PYTHON, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)]
-            process = start(serve, env, f"{base}/readyz")
+            process = start(serve, env, f"{base}/readyz", work / "route.log")
             try:
                 if not sample.exists():
                     answer = post(f"{base}/v1/returns/route", authorization)
@@ -311,7 +312,7 @@ def main() -> None:
                 "REFERENCE_SAMPLE": str(sample),
                 "REFERENCE_API_KEY_ID": key_id,
             }
-            process = start(reference, reference_env, f"{base}/docs")
+            process = start(reference, reference_env, f"{base}/docs", work / "reference.log")
             try:
                 results.append(
                     measure("reference", workers, process, f"{base}/v1/returns/route", script, args)
