@@ -113,10 +113,12 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) 
     raise SystemExit(f"{url} not ready after {timeout}s")
 
 
-def start(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> subprocess.Popen[bytes]:
+def start(
+    command: list[str], env: dict[str, str], ready_url: str, log: Path, root: Path = ROOT
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:  # the server's log lines, as production would ship them
         process = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, **env}, start_new_session=True, stdout=output, stderr=output
+            command, cwd=root, env={**os.environ, **env}, start_new_session=True, stdout=output, stderr=output
         )
     wait_ready(ready_url, process)
     return process
@@ -227,6 +229,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--root",
+        type=Path,
+        default=ROOT,
+        help="the checkout to serve (e.g. `git archive` of an older commit)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="record the 1-worker route run with py-spy (collapsed stacks) into this file",
@@ -249,7 +257,7 @@ def main() -> None:
         }
         issued = subprocess.run(
             [PYTHON, "-m", "app", "keys", "create", "--name", "bench", "--scope", "route"],
-            cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=True,
+            cwd=args.root, env={**os.environ, **env}, capture_output=True, text=True, check=True,
         )  # fmt: skip
         key = issued.stdout.strip().splitlines()[-1]
         key_id = key.removeprefix("rr_")[:12]
@@ -264,7 +272,7 @@ def main() -> None:
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             serve = [PYTHON, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)]
-            process = start(serve, env, f"{base}/readyz", work / "route.log")
+            process = start(serve, env, f"{base}/readyz", work / "route.log", args.root)
             try:
                 if not sample.exists():
                     answer = post(f"{base}/v1/returns/route", authorization)
