@@ -4,7 +4,11 @@ keys, replay a draft policy over stored decisions, export OpenAPI."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +22,7 @@ from app.db import webhook_events as webhook_rows
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.migrate import upgrade
 from app.errors import ProblemError
+from app.metrics import MULTIPROCESS_DIR
 from app.policy import PolicyFileError
 from app.policy.replay import describe
 from app.runtime import load_policy_book
@@ -67,6 +72,10 @@ def serve(
         typer.echo(f"not starting: {error}", err=True)
         raise typer.Exit(1) from None
     upgrade(settings.database_url)
+    if workers > 1 and not os.environ.get(MULTIPROCESS_DIR):
+        # Each worker writes its metrics here, so /metrics answers for all of them, not one.
+        os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="returns-router-metrics-")
+        atexit.register(shutil.rmtree, os.environ[MULTIPROCESS_DIR], ignore_errors=True)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -75,6 +84,7 @@ def serve(
         workers=workers,
         proxy_headers=True,
         server_header=False,
+        access_log=False,  # the application writes its own access line, with the request id
         log_level=settings.log_level.lower(),
     )
 
@@ -136,7 +146,7 @@ def keys_list() -> None:
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id, as `keys list` shows it.")],
 ) -> None:
-    """Revoke a key: it stops working at once."""
+    """Revoke a key: running services refuse it within API_KEY_CACHE_SECONDS (5 s by default)."""
     revoked = _with_session(Settings(), lambda session: key_rows.revoke(session, key_id, datetime.now(UTC)))
     if not revoked:
         typer.echo(f"no active key {key_id}", err=True)

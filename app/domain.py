@@ -7,7 +7,8 @@ Everything here is a plain value. Connectors produce `Order`, the HTTP layer pro
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -17,9 +18,11 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     StringConstraints,
 )
 
@@ -215,7 +218,24 @@ class ReturnItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    quantity: int = Field(default=1, ge=1, le=10_000)
+    quantity: Annotated[int, Strict()] = Field(default=1, ge=1, le=10_000)
+
+
+_RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _text_only(value: object) -> object:
+    # JSON has no date-time type and a query string only text: a moment arrives as RFC 3339 text.
+    # Lax pydantic would also read a number ("1700000000", "0.5") as seconds since 1970, which the
+    # contract does not allow.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339_START.match(value):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+RequestTime = Annotated[AwareDatetime, BeforeValidator(_text_only)]
 
 
 def _strip(value: str) -> str:
@@ -258,8 +278,8 @@ class ReturnRequest(BaseModel):
     items: list[ReturnItem] | None = Field(default=None, max_length=500)
     requested_resolution: RequestedResolution = RequestedResolution.unknown
     locale: Locale | None = None
-    customer_contacted_at: AwareDatetime | None = None
-    as_of: AwareDatetime | None = None
+    customer_contacted_at: RequestTime | None = None
+    as_of: RequestTime | None = None
 
 
 # --- What the policy decides ---------------------------------------------------------

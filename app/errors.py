@@ -75,12 +75,6 @@ class InvalidCursor(ProblemError):
     title = "The cursor is not one this service gave"
 
 
-class PayloadTooLarge(ProblemError):
-    status = 413
-    code = "payload_too_large"
-    title = "The body is too large"
-
-
 class OrderNotFound(NotFound):
     code = "order_not_found"
     title = "Order not found"
@@ -186,3 +180,15 @@ class DatabaseUnavailable(ProblemError):
     status = 503
     code = "database_unavailable"
     title = "The database is unavailable"
+
+
+class BodyTooLarge(ProblemError):
+    status = 413
+    code = "body_too_large"
+    title = "The body is too large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "The body must be JSON"

@@ -14,7 +14,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app import problems
-from app.observability import RequestIdMiddleware, configure_logging
+from app.limits import RequestLimits
+from app.observability import RequestIdMiddleware, RequestTelemetry, configure_logging
 from app.routers import decisions, health, policies, returns, webhooks
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
@@ -51,12 +52,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
     )
+    # The last added runs first: the request id is bound before the access line and any 413/415.
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_body_bytes,
+        larger={
+            webhooks.PATH: max(webhooks.MAX_BODY_BYTES, settings.max_body_bytes),
+            policies.PATH: max(policies.MAX_BODY_BYTES, settings.max_body_bytes),
+        },
+    )
+    app.add_middleware(RequestTelemetry)
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
     for router in (returns.router, decisions.router, policies.router, webhooks.router, health.router):
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+# What RequestLimits answers for any route that takes a body (see app.limits).
+_REFUSED_AT_THE_DOOR = {
+    "413": {
+        "description": "The body is larger than the limit (MAX_BODY_BYTES).",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    },
+    "415": {
+        "description": "The body is not JSON.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    },
+}
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -68,7 +92,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
         for path in schema["paths"].values():
-            for operation in path.values():
+            for method, operation in path.items():
+                if method in ("post", "put", "patch"):
+                    operation["responses"].update(_REFUSED_AT_THE_DOOR)
                 for status, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
                     if status[0] in "45" and "application/json" in content:

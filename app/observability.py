@@ -1,21 +1,27 @@
-"""Structured logs (structlog, JSON in production) with a request id on every line."""
+"""Structured logs (structlog, JSON in production) with a request id on every line, and one access
+line and one set of metrics per request."""
 
 from __future__ import annotations
 
 import logging
 import re
 import sys
+import time
 import uuid
+from typing import TextIO
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import metrics
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._\-]{1,64}$")
 
 
-def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
-    json_logs = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    stream = stream or sys.stderr
+    json_logs = fmt == "json" or (fmt == "auto" and not stream.isatty())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
     )
@@ -28,8 +34,9 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        # Not cached: a logger must follow a later configure_logging() (another app, the tests).
+        cache_logger_on_first_use=False,
     )
 
 
@@ -53,3 +60,42 @@ class RequestIdMiddleware:
 
         with structlog.contextvars.bound_contextvars(request_id=request_id.decode()):
             await self.app(scope, receive, send_with_id)
+
+
+access_log = structlog.get_logger("access")
+
+
+class RequestTelemetry:
+    """One access log line and the request metrics per request, labelled by route template.
+
+    The template (`/v1/decisions/{decision_id}`), never the path: paths and query strings carry
+    ids and filters, and would give the metrics one series per decision.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the application raises before answering
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            seconds = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unrouted"
+            method = scope["method"]
+            metrics.record_request(method, template, status, seconds)
+            access_log.info(
+                "request", method=method, route=template, status=status, duration_ms=round(seconds * 1000, 2)
+            )

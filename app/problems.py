@@ -102,6 +102,10 @@ async def _on_validation(_request: Request, error: Exception) -> JSONResponse:
 
 async def _on_http(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400 and isinstance(error.__cause__, ValueError | RecursionError):
+        # FastAPI's bare 400 for a body its JSON parser refused beyond a syntax error: bytes that
+        # are not UTF-8 (ValueError), or nesting deeper than the parser goes (RecursionError).
+        return render(MalformedBody("The body could not be parsed as JSON (UTF-8)."))
     status = HTTPStatus(error.status_code)
     code = status.phrase.lower().replace(" ", "_").replace("-", "_")
     detail = error.detail if isinstance(error.detail, str) else status.description

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     # How old an order from a channel's API may be when a decision uses it (0: never cached).
     order_cache_max_age_seconds: float = Field(default=30.0, ge=0)
     routing_file: Path = Field(default=DEFAULT_ROUTING_FILE, description="The queue table (YAML).")
+    http_transport: Literal["aiohttp", "httpx"] = Field(
+        default="aiohttp", description="aiohttp (faster) or httpx's own, which respx can mock"
+    )
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger bodies are refused (413)")
+    api_key_cache_seconds: float = Field(
+        default=5.0, ge=0, le=60, description="how long a verified key is trusted without asking again"
+    )
 
     @field_validator("channel_shopify_ca_webhook_secrets", mode="before")
     @classmethod

@@ -60,6 +60,7 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
+    # httpx's own transport: the one respx intercepts (see app.runtime.open_http_client).
     return Settings(  # type: ignore[call-arg]
         _env_file=None,
         database_url=database_url,
@@ -67,6 +68,7 @@ def settings(database_url: str) -> Settings:
         log_level="WARNING",
         # Two secrets, as during a rotation; the sandbox channel has no shop domain.
         channel_shopify_ca_webhook_secrets=[SecretStr(WEBHOOK_SECRET), SecretStr(PREVIOUS_WEBHOOK_SECRET)],
+        http_transport="httpx",
     )
 
 

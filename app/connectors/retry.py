@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import structlog
 
+from app import metrics
 from app.errors import UpstreamError
 
 T = TypeVar("T")
@@ -56,5 +57,6 @@ async def with_retries(
             wait = policy.delay(retry, error.retry_after) if error.temporary else None
             if wait is None or retry >= policy.attempts:
                 raise
+            metrics.record_retry(upstream, error.code)
             log.info("upstream_retry", upstream=upstream, code=error.code, retry=retry, wait=round(wait, 3))
             await sleep(wait)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+import asyncpg
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -33,3 +34,30 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def open_append_pool(url: str) -> asyncpg.Pool | None:
+    """On PostgreSQL, a small pool of raw asyncpg connections for the decision INSERT, else None.
+
+    SQLAlchemy's session, transaction and pre-ping cost several round trips and over a millisecond of
+    CPU around a one-statement write; asyncpg alone costs one round trip. No connection is opened
+    here (min_size=0), so the service starts, and reports 503, while PostgreSQL is away.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=10,
+        timeout=5,
+        command_timeout=30,
+        max_inactive_connection_lifetime=60,
+        reset=_keep_session_state,
+    )
+    return pool
+
+
+async def _keep_session_state(_connection: asyncpg.Connection) -> None:
+    """The pool's default reset is a round trip per release; one INSERT leaves no state to reset."""

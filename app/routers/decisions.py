@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from app.db import decisions
 from app.db.decisions import DecisionFilters
 from app.db.tables import Decision as DecisionRow
-from app.domain import Classification, Decision
+from app.domain import Classification, Decision, RequestTime
 from app.errors import DecisionNotFound
 from app.routers.deps import ReaderCaller, SessionDep, problems
 from app.services import decision_pages
@@ -91,10 +91,10 @@ class DecisionStats(BaseModel):
 
 
 CreatedAfter = Annotated[
-    AwareDatetime | None, Query(description="Decisions created at or after this moment (RFC 3339).")
+    RequestTime | None, Query(description="Decisions created at or after this moment (RFC 3339).")
 ]
 CreatedBefore = Annotated[
-    AwareDatetime | None, Query(description="Decisions created strictly before this moment (RFC 3339).")
+    RequestTime | None, Query(description="Decisions created strictly before this moment (RFC 3339).")
 ]
 
 

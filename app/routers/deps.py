@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import Forbidden, Unauthenticated
 from app.problems import Problem
 from app.runtime import Runtime
-from app.services import api_keys
 from app.services.api_keys import Caller, Scope
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, on every request.
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -41,9 +41,8 @@ async def authenticate(
         raise Unauthenticated(
             "Send an API key as `Authorization: Bearer <key>`.", headers={"WWW-Authenticate": "Bearer"}
         )
-    # A session of its own: the check must not hold a connection while the request waits on a channel.
-    async with runtime.sessions() as session:
-        caller = await api_keys.authenticate(session, credentials.credentials)
+    # Not in the request's session: the check must not hold a connection while the request waits.
+    caller = await runtime.api_keys.authenticate(credentials.credentials)
     if caller is None:
         raise Unauthenticated("The API key is unknown or revoked.", headers={"WWW-Authenticate": "Bearer"})
     return caller

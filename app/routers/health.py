@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import metrics
 from app.db.migrate import current_revision, head_revision
 from app.problems import Problem, problem_response
 from app.routers.deps import RuntimeDep
@@ -62,3 +63,20 @@ async def readyz(runtime: RuntimeDep) -> Response:
             "run `python -m app db upgrade`.",
         )
     return JSONResponse(Readiness(migration=revision).model_dump())
+
+
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text format.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def prometheus_metrics() -> Response:
+    """Requests, decisions and upstream calls, in Prometheus text format (every worker's, added up)."""
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)

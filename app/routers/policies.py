@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.domain import RequestTime
 from app.errors import InvalidPolicy
 from app.policy import PolicyFileError
 from app.policy.replay import ReplaySummary
@@ -18,7 +19,10 @@ router = APIRouter(prefix="/v1", tags=["policies"])
 
 ReadCaller = Annotated[Caller, Depends(require_any_scope(Scope.read))]
 
+PATH = "/v1/policies/simulate"
 MAX_POLICY_CHARS = 65_536
+# The body carries a whole draft, up to four bytes a character once encoded, and its envelope.
+MAX_BODY_BYTES = 4 * MAX_POLICY_CHARS + 4_096
 MAX_DECISIONS = 5_000
 
 
@@ -44,13 +48,13 @@ class Simulation(BaseModel):
     channel: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = Field(
         default=None, description="The merchant channel; default: the only one configured."
     )
-    since: AwareDatetime | None = Field(default=None, description="Only decisions created from then.")
+    since: RequestTime | None = Field(default=None, description="Only decisions created from then.")
     limit: int = Field(default=1000, ge=1, le=MAX_DECISIONS, description="At most this many, oldest first.")
     examples: int = Field(default=5, ge=0, le=50, description="How many changed decisions to show.")
 
 
 @router.post(
-    "/policies/simulate",
+    PATH.removeprefix("/v1"),
     response_model=ReplaySummary,
     operation_id="simulate_policy",
     responses=problems(400, 401, 403, 422, 503),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from app import metrics
 from app.domain import Decision, ReturnRequest
 from app.routers.deps import IdempotencyKey, RouteCaller, RuntimeDep, problems
 from app.services import returns
@@ -26,7 +27,7 @@ PATH = "/v1/returns/route"
 )
 async def route_return(
     body: ReturnRequest, runtime: RuntimeDep, caller: RouteCaller, idempotency_key: IdempotencyKey = None
-) -> JSONResponse:
+) -> Response:
     """Resolve the order, classify the return, and answer with the policy, reply template and queue.
 
     Each call stores a decision. With an `Idempotency-Key`, a repeat of the same body answers the
@@ -38,10 +39,18 @@ async def route_return(
             return replayed(claim.replay)
         order = await returns.resolve_order(runtime.connectors, body)
         decision = returns.decide(runtime.policy, runtime.connectors, order, body, datetime.now(UTC))
-        async with runtime.sessions.begin() as session:
-            answer = await returns.store(session, decision, order, body, caller)
-            await claim.complete(session, 201, answer)
-    return JSONResponse(answer, status_code=201)
+        response: Response
+        if claim.key is None and runtime.appends is not None:
+            # Nothing to save beside the decision: one INSERT, no transaction (the hot path).
+            answered = await returns.append(runtime.appends, decision, order, body, caller)
+            response = Response(answered, status_code=201, media_type="application/json")
+        else:
+            async with runtime.sessions.begin() as session:
+                answer = await returns.store(session, decision, order, body, caller)
+                await claim.complete(session, 201, answer)
+            response = JSONResponse(answer, status_code=201)
+    metrics.record_decision(decision.channel, decision.classification.value, decision.queue.name)
+    return response
 
 
 def replayed(replay: Replay) -> JSONResponse:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import api_keys
 from app.db.tables import ApiKey
@@ -72,3 +74,42 @@ async def authenticate(session: AsyncSession, presented: str) -> Caller | None:
 
 def parse_scopes(stored: str) -> frozenset[Scope]:
     return frozenset(Scope(s) for s in stored.split() if s in Scope.__members__)
+
+
+class Authenticator:
+    """Checks presented keys, remembering the good ones for `ttl` seconds.
+
+    Without it every request pays a database round trip (a session, a SELECT, a rollback) before it
+    does any work. The price is that a revoked key keeps working for at most `ttl` seconds in each
+    process that saw it recently. Unknown and revoked keys are never remembered: they are asked
+    about every time, so a new key works at once. Entries are keyed by the key's hash, never the key.
+    """
+
+    MAX_ENTRIES = 4096  # far more keys than a seller has; a full cache is simply emptied
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self._ttl = ttl
+        self._clock = clock
+        self._verified: dict[str, tuple[Caller, float]] = {}
+
+    async def authenticate(self, presented: str) -> Caller | None:
+        digest = _digest(presented)
+        remembered = self._verified.get(digest)
+        now = self._clock()
+        if remembered is not None and remembered[1] > now:
+            return remembered[0]
+        async with self._sessions() as session:
+            caller = await authenticate(session, presented)
+        if caller is None:
+            self._verified.pop(digest, None)
+        elif self._ttl > 0:
+            if len(self._verified) >= self.MAX_ENTRIES:
+                self._verified.clear()
+            self._verified[digest] = (caller, now + self._ttl)
+        return caller

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connectors.registry import Connectors
@@ -96,4 +97,13 @@ async def store(
         request,
         api_key_id=caller.key_id if caller else None,
         webhook_event_id=webhook_event_id,
+    )
+
+
+async def append(
+    pool: asyncpg.Pool, decision: Decision, order: Order, request: ReturnRequest, caller: Caller | None
+) -> bytes:
+    """Store the decision on its own, committed by one statement; returns the answer as JSON."""
+    return await decisions.append(
+        pool, decision, order, request, api_key_id=caller.key_id if caller else None
     )

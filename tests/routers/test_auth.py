@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -9,6 +10,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import api_keys as key_rows
+from app.runtime import Runtime
+from app.services import api_keys as api_key_service
 from app.services.api_keys import Scope
 from tests.conftest import MakeKey
 
@@ -41,8 +44,12 @@ async def test_a_key_with_a_wrong_secret_is_401(client: httpx.AsyncClient, make_
     assert response.status_code == 401
 
 
-async def test_a_revoked_key_stops_working(
-    client: httpx.AsyncClient, make_key: MakeKey, sessions: async_sessionmaker[AsyncSession]
+async def test_a_revoked_key_stops_working_once_the_cache_forgets_it(
+    client: httpx.AsyncClient,
+    make_key: MakeKey,
+    sessions: async_sessionmaker[AsyncSession],
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     headers = await make_key(Scope.route)
     assert (await client.post("/v1/returns/route", json=BODY, headers=headers)).status_code == 201
@@ -50,8 +57,33 @@ async def test_a_revoked_key_stops_working(
     async with sessions.begin() as session:
         assert await key_rows.revoke(session, key_id, datetime.now(UTC))
 
+    later = time.monotonic() + runtime.settings.api_key_cache_seconds + 0.1
+    monkeypatch.setattr(runtime.api_keys, "_clock", lambda: later)
     response = await client.post("/v1/returns/route", json=BODY, headers=headers)
     assert response.status_code == 401
+    # and stays refused: a refusal is never remembered as a success
+    assert (await client.post("/v1/returns/route", json=BODY, headers=headers)).status_code == 401
+
+
+async def test_a_verified_key_is_not_looked_up_again_within_the_cache_ttl(
+    client: httpx.AsyncClient, make_key: MakeKey, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = await make_key(Scope.route)
+    assert (await client.post("/v1/returns/route", json=BODY, headers=headers)).status_code == 201
+    lookups = 0
+    real_authenticate = api_key_service.authenticate
+
+    async def counting(*args: object) -> object:
+        nonlocal lookups
+        lookups += 1
+        return await real_authenticate(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api_key_service, "authenticate", counting)
+    assert (await client.post("/v1/returns/route", json=BODY, headers=headers)).status_code == 201
+    assert lookups == 0
+    tampered = {"Authorization": headers["Authorization"][:-1] + "!"}
+    assert (await client.post("/v1/returns/route", json=BODY, headers=tampered)).status_code == 401
+    assert lookups == 1  # a key that differs by one character is a different key
 
 
 @pytest.mark.parametrize("scopes", [(Scope.read,), (Scope.act,), (Scope.act, Scope.read)])

@@ -145,7 +145,7 @@ async def test_a_body_over_the_limit_is_refused(client: httpx.AsyncClient) -> No
     body, headers = delivery(b'{"pad": "' + b"x" * 1_000_001 + b'"}')
     response = await client.post(URL, content=body, headers=headers)
     assert response.status_code == 413
-    assert response.json()["code"] == "payload_too_large"
+    assert response.json()["code"] == "body_too_large"
 
 
 @pytest.fixture

@@ -1,0 +1,87 @@
+"""What the service accepts at the door: JSON bodies only, and none larger than a limit.
+
+The limit counts the bytes that arrive, whatever `Content-Length` claims (it may be absent, with
+chunked encoding, or false). A body is read whole before the application sees it, which every JSON
+endpoint does anyway; an oversized one is refused as soon as it crosses the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import BodyTooLarge, ProblemError, UnsupportedMediaType
+from app.problems import render
+
+METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+def is_json(content_type: bytes) -> bool:
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json" or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
+
+
+class RequestLimits:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, larger: Mapping[str, int] | None = None) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        # Paths that take bigger bodies than the API's requests: Shopify's webhooks carry whole
+        # refunds and returns, and must not be refused for their size.
+        self.larger = dict(larger or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in METHODS_WITH_BODY:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        limit = self.larger.get(scope["path"], self.max_body_bytes)
+        try:
+            declared = headers.get(b"content-length", b"")
+            if declared.isdigit() and int(declared) > limit:
+                raise _too_large(limit)
+            body = await self._read_body(receive, limit)
+            # No body at all is left to the route, which says which fields it needs.
+            if body and not is_json(headers.get(b"content-type", b"")):
+                raise UnsupportedMediaType("Send the body as JSON, with `Content-Type: application/json`.")
+        except ProblemError as problem:
+            await render(problem)(scope, receive, send)
+            return
+        if body is not None:
+            await self.app(scope, _replay(body, receive), send)
+
+    async def _read_body(self, receive: Receive, limit: int) -> bytes | None:
+        """The whole body, or None when the client went away before sending it."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"The body is larger than {limit} bytes.")
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body already read, as one message; then whatever the server says next (a disconnect)."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

@@ -1,0 +1,102 @@
+"""Prometheus metrics: what operators watch, and the calls that record it.
+
+Labels hold only fixed vocabularies (route templates, channel keys, queue names, error codes),
+never ids, order references or anything a buyer wrote. With several uvicorn workers, `serve` sets
+PROMETHEUS_MULTIPROC_DIR so that `GET /metrics` adds up every worker (prometheus-client's
+multiprocess mode); the directory must be empty when the service starts.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+HTTP_REQUESTS = Counter(
+    "returns_router_http_requests_total", "HTTP requests answered.", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "returns_router_http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+DECISIONS = Counter(
+    "returns_router_decisions_total", "Decisions stored.", ["channel", "classification", "queue"]
+)
+UPSTREAM_CALLS = Counter(
+    "returns_router_upstream_calls_total", "Calls to a channel's API, by outcome.", ["upstream", "outcome"]
+)
+UPSTREAM_LATENCY = Histogram(
+    "returns_router_upstream_call_duration_seconds",
+    "Time of one call to a channel's API.",
+    ["upstream"],
+    buckets=LATENCY_BUCKETS,
+)
+UPSTREAM_RETRIES = Counter(
+    "returns_router_upstream_retries_total", "Retries of a call to a channel's API.", ["upstream", "code"]
+)
+UPSTREAM_THROTTLED = Counter(
+    "returns_router_upstream_throttled_total",
+    "Calls a channel's API refused for its rate limit (429 or equivalent).",
+    ["upstream"],
+)
+WEBHOOK_INBOX_DEPTH = Gauge(
+    "returns_router_webhook_inbox_depth",
+    "Stored webhook events not processed yet.",
+    multiprocess_mode="mostrecent",
+)
+WEBHOOK_INBOX_AGE = Gauge(
+    "returns_router_webhook_inbox_oldest_age_seconds",
+    "Age of the oldest unprocessed webhook event.",
+    multiprocess_mode="mostrecent",
+)
+
+
+def record_request(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_LATENCY.labels(method, route).observe(seconds)
+
+
+def record_decision(channel: str, classification: str, queue: str) -> None:
+    DECISIONS.labels(channel, classification, queue).inc()
+
+
+def record_upstream_call(upstream: str, outcome: str, seconds: float) -> None:
+    """One call to `upstream` (e.g. `amazon_us.orders`), `outcome` an HTTP status or error code."""
+    UPSTREAM_CALLS.labels(upstream, outcome).inc()
+    UPSTREAM_LATENCY.labels(upstream).observe(seconds)
+
+
+def record_retry(upstream: str, code: str) -> None:
+    UPSTREAM_RETRIES.labels(upstream, code).inc()
+
+
+def record_throttle(upstream: str) -> None:
+    UPSTREAM_THROTTLED.labels(upstream).inc()
+
+
+def record_webhook_inbox(depth: int, oldest_age_seconds: float) -> None:
+    WEBHOOK_INBOX_DEPTH.set(depth)
+    WEBHOOK_INBOX_AGE.set(oldest_age_seconds)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics in Prometheus text format, and their content type."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

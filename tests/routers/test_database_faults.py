@@ -1,0 +1,241 @@
+"""PostgreSQL going away and coming back, and connections killed mid-request.
+
+The database is taken away through a TCP proxy on 127.0.0.1 that the test closes and opens (the
+shared server is never stopped), and killed with `pg_terminate_backend`, only ever for backends
+of the suite's own database. Each fault ends in 503 `database_unavailable`, nothing half-written,
+and the next request served normally, without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import make_url
+
+from app.main import create_app
+from app.services.api_keys import Scope
+from app.settings import Settings
+from tests.conftest import MakeKey
+
+ROUTE = "/v1/returns/route"
+BODY = {"order_ref": "113-4567890-1234567", "as_of": "2026-12-03T15:00:00Z"}
+
+
+@pytest.fixture(autouse=True)
+def postgresql_only(database_url: str) -> None:
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("faults of a PostgreSQL server")
+
+
+def raw_dsn(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class DatabaseProxy:
+    """A TCP proxy to PostgreSQL on a fixed local port that can be closed (refusing, and cutting
+    every open connection) and opened again."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def open(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        for pipe in list(self._pipes):
+            pipe.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        self._writers.update({client_writer, upstream_writer})
+        pipes = [
+            asyncio.create_task(self._pipe(client_reader, upstream_writer)),
+            asyncio.create_task(self._pipe(upstream_reader, client_writer)),
+        ]
+        self._pipes.update(pipes)
+        await asyncio.gather(*pipes, return_exceptions=True)
+        for writer in (client_writer, upstream_writer):
+            writer.transport.abort()
+            self._writers.discard(writer)
+        self._pipes.difference_update(pipes)
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.transport.abort()
+
+
+@pytest.fixture
+async def proxy(database_url: str) -> AsyncIterator[DatabaseProxy]:
+    url = make_url(database_url)
+    proxy = DatabaseProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.open()  # to learn a port of our own
+    await proxy.close()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture
+async def proxied(
+    proxy: DatabaseProxy, settings: Settings, database_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service on the suite's database, through the proxy, started while the proxy is closed."""
+    through_proxy = make_url(database_url).set(port=proxy.port).render_as_string(hide_password=False)
+    app = create_app(settings.model_copy(update={"database_url": through_proxy}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as http:
+            yield http
+
+
+async def count_decisions(database_url: str) -> int:
+    connection = await asyncpg.connect(raw_dsn(database_url))
+    try:
+        return int(await connection.fetchval("SELECT count(*) FROM decisions"))
+    finally:
+        await connection.close()
+
+
+def assert_database_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["retry-after"]
+
+
+async def test_down_at_start_up_then_back_without_a_restart(
+    proxied: httpx.AsyncClient, proxy: DatabaseProxy, make_key: MakeKey, database_url: str
+) -> None:
+    headers = await make_key(Scope.route)
+    assert_database_unavailable(await proxied.get("/readyz"))
+    assert_database_unavailable(await proxied.post(ROUTE, json=BODY, headers=headers))
+    assert (await proxied.get("/healthz")).status_code == 200
+
+    await proxy.open()
+    assert (await proxied.get("/readyz")).status_code == 200
+    routed = await proxied.post(ROUTE, json=BODY, headers=headers)
+    assert routed.status_code == 201, routed.text
+    assert await count_decisions(database_url) == 1
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "retry-me-1"])
+async def test_down_while_serving_then_back(
+    proxied: httpx.AsyncClient,
+    proxy: DatabaseProxy,
+    make_key: MakeKey,
+    database_url: str,
+    idempotency_key: str | None,
+) -> None:
+    headers = await make_key(Scope.route)
+    await proxy.open()
+    assert (await proxied.post(ROUTE, json=BODY, headers=headers)).status_code == 201  # the key is now known
+    if idempotency_key is not None:
+        headers = {**headers, "Idempotency-Key": idempotency_key}
+
+    await proxy.close()  # refuses new connections and cuts the pooled ones
+    assert_database_unavailable(await proxied.post(ROUTE, json=BODY, headers=headers))
+    assert_database_unavailable(await proxied.get("/readyz"))
+    assert await count_decisions(database_url) == 1
+
+    await proxy.open()
+    again = await proxied.post(ROUTE, json=BODY, headers=headers)
+    assert again.status_code == 201, again.text
+    assert "idempotent-replayed" not in again.headers
+    assert await count_decisions(database_url) == 2
+
+
+@pytest.fixture
+async def locker(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection that can hold the decisions table, so a request's INSERT waits on it."""
+    connection = await asyncpg.connect(raw_dsn(database_url))
+    yield connection
+    await connection.close()
+
+
+async def terminate_waiting_backend(locker: asyncpg.Connection) -> int:
+    """Kill the backend of this database that waits on the lock: the request's, mid-statement."""
+    for _ in range(200):
+        killed = await locker.fetchval(
+            """
+            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'
+            """
+        )
+        if killed:
+            return int(killed)
+        await asyncio.sleep(0.05)
+    raise AssertionError("no request ever waited on the lock")
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "killed-mid-request"])
+async def test_a_connection_killed_mid_request(
+    client: httpx.AsyncClient,
+    make_key: MakeKey,
+    locker: asyncpg.Connection,
+    database_url: str,
+    idempotency_key: str | None,
+) -> None:
+    headers = await make_key(Scope.route)
+    assert (await client.post(ROUTE, json=BODY, headers=headers)).status_code == 201
+    if idempotency_key is not None:
+        headers = {**headers, "Idempotency-Key": idempotency_key}
+
+    transaction = locker.transaction()
+    await transaction.start()
+    await locker.execute("LOCK TABLE decisions IN ACCESS EXCLUSIVE MODE")
+    request = asyncio.create_task(client.post(ROUTE, json=BODY, headers=headers))
+    try:
+        assert await terminate_waiting_backend(locker) == 1
+    finally:
+        await transaction.rollback()
+    assert_database_unavailable(await request)
+    assert await count_decisions(database_url) == 1  # nothing half-written
+
+    # Served normally afterwards, with the same Idempotency-Key too: the failed request freed it.
+    again = await client.post(ROUTE, json=BODY, headers=headers)
+    assert again.status_code == 201, again.text
+    assert "idempotent-replayed" not in again.headers
+    assert await count_decisions(database_url) == 2
+
+
+async def test_every_idle_connection_killed_is_recovered_without_an_error(
+    client: httpx.AsyncClient, make_key: MakeKey, locker: asyncpg.Connection, database_url: str
+) -> None:
+    headers = await make_key(Scope.route, Scope.read)
+    made = await client.post(ROUTE, json=BODY, headers=headers)
+    assert made.status_code == 201
+    await locker.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    await asyncio.sleep(0.1)  # let the pools read the goodbye from their sockets
+    assert (await client.post(ROUTE, json=BODY, headers=headers)).status_code == 201
+    assert (
+        await client.get(f"/v1/decisions/{made.json()['decision_id']}", headers=headers)
+    ).status_code == 200
+    assert (await client.get("/readyz")).status_code == 200
+    assert await count_decisions(database_url) == 2

@@ -1,0 +1,278 @@
+"""Hostile input: every refusal is problem+json with a stable code, and nothing is stored."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.tables import Decision as DecisionRow
+from app.services.api_keys import Scope
+from tests.conftest import MakeKey
+
+ROUTE = "/v1/returns/route"
+BODY = {"order_ref": "113-4567890-1234567", "as_of": "2026-12-03T15:00:00Z"}
+LIMIT = 64 * 1024
+
+
+@pytest.fixture
+async def route_key(make_key: MakeKey) -> dict[str, str]:
+    return await make_key(Scope.route)
+
+
+async def stored(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(DecisionRow))).scalar_one())
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["status"], problem["code"]) == (status, code)
+    assert problem["type"].endswith(code)
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def test_a_body_over_the_limit_is_413_before_anything_runs(
+    client: httpx.AsyncClient, route_key: dict[str, str], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    padded = {**BODY, "customer_message": "x" * LIMIT}
+    response = await client.post(ROUTE, json=padded, headers=route_key)
+    assert_problem(response, 413, "body_too_large")
+    assert await stored(sessions) == 0
+
+
+async def test_the_limit_counts_streamed_bytes_not_content_length(
+    client: httpx.AsyncClient, route_key: dict[str, str]
+) -> None:
+    # Chunked: no Content-Length at all, and the bytes keep coming past the limit.
+    streamed = chunks(b'{"order_ref": "113-4567890-1234567", "customer_message": "', b"y" * LIMIT, b'"}')
+    headers = {**route_key, "Content-Type": "application/json"}
+    response = await client.post(ROUTE, content=streamed, headers=headers)
+    assert_problem(response, 413, "body_too_large")
+
+
+async def test_a_lying_content_length_does_not_get_a_large_body_in(app: FastAPI) -> None:
+    """Raw ASGI: the header says 10 bytes, the body is far larger."""
+    sent: list[dict[str, Any]] = []
+    messages = iter([{"type": "http.request", "body": b"{" + b" " * (LIMIT + 10) + b"}", "more_body": False}])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": ROUTE,
+        "raw_path": ROUTE.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"10")],
+        "client": ("127.0.0.1", 1),
+        "server": ("router.test", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 413
+
+
+async def test_a_body_just_under_the_limit_is_read(
+    client: httpx.AsyncClient, route_key: dict[str, str]
+) -> None:
+    # Within the byte limit but over the field's own limit: a validation error, not a 413.
+    response = await client.post(ROUTE, json={**BODY, "customer_message": "z" * 30_000}, headers=route_key)
+    assert_problem(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+    ],
+)
+async def test_a_body_that_is_not_json_is_415(
+    client: httpx.AsyncClient, route_key: dict[str, str], content_type: str | None
+) -> None:
+    headers = dict(route_key)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = await client.post(ROUTE, content=json.dumps(BODY).encode(), headers=headers)
+    assert_problem(response, 415, "unsupported_media_type")
+
+
+async def test_no_body_at_all_is_a_validation_error_naming_the_fields(
+    client: httpx.AsyncClient, route_key: dict[str, str]
+) -> None:
+    response = await client.post(ROUTE, headers=route_key)
+    assert_problem(response, 422, "validation_error")
+
+
+async def test_json_with_a_charset_or_a_json_suffix_is_accepted(
+    client: httpx.AsyncClient, route_key: dict[str, str]
+) -> None:
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        headers = {**route_key, "Content-Type": content_type}
+        response = await client.post(ROUTE, content=json.dumps(BODY).encode(), headers=headers)
+        assert response.status_code == 201, (content_type, response.text)
+
+
+@pytest.mark.parametrize("depth", [100, 5_000, 30_000])
+async def test_deeply_nested_json_is_refused_cleanly(
+    client: httpx.AsyncClient, route_key: dict[str, str], depth: int
+) -> None:
+    nested = b'{"order_ref": "113-4567890-1234567", "items": ' + b"[" * depth + b"]" * depth + b"}"
+    headers = {**route_key, "Content-Type": "application/json"}
+    response = await client.post(ROUTE, content=nested, headers=headers)
+    assert response.status_code in (400, 422), response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] in ("malformed_body", "validation_error")
+
+
+async def test_invalid_utf8_is_a_malformed_body(client: httpx.AsyncClient, route_key: dict[str, str]) -> None:
+    body = b'{"order_ref": "113-4567890-1234567", "ticket_id": "\xff\xfe\xc3\x28"}'
+    headers = {**route_key, "Content-Type": "application/json"}
+    response = await client.post(ROUTE, content=body, headers=headers)
+    assert_problem(response, 400, "malformed_body")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("order_ref", "1" * 300),
+        ("ticket_id", "T" * 300),
+        ("customer_message", "m" * 20_001),
+        ("channel", "x" * 65),
+        ("items", [{"sku": "KET-01", "quantity": 1}] * 501),
+    ],
+)
+async def test_huge_values_are_validation_errors(
+    client: httpx.AsyncClient, route_key: dict[str, str], field: str, value: object
+) -> None:
+    response = await client.post(ROUTE, json={**BODY, field: value}, headers=route_key)
+    assert_problem(response, 422, "validation_error")
+    assert str(value)[:100] not in response.text  # the offending input is not echoed back
+
+
+async def test_unknown_fields_are_refused(client: httpx.AsyncClient, route_key: dict[str, str]) -> None:
+    response = await client.post(ROUTE, json={**BODY, "refund_now": True}, headers=route_key)
+    assert_problem(response, 422, "validation_error")
+    assert response.json()["errors"][0]["loc"] == ["body", "refund_now"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        b"abc\r\nX-Injected: 1",
+        b"abc\nSet-Cookie: a=b",
+        b"with space",
+        b"caf\xc3\xa9",
+        b"\x00null",
+        b"k" * 256,
+        b"",
+    ],
+)
+async def test_idempotency_keys_outside_visible_ascii_are_refused(
+    app: FastAPI, route_key: dict[str, str], key: bytes, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Raw ASGI, as a lenient server might pass them on: httpx itself refuses to send such headers."""
+    sent: list[dict[str, Any]] = []
+    body = json.dumps(BODY).encode()
+    messages = iter([{"type": "http.request", "body": body, "more_body": False}])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": ROUTE,
+        "raw_path": ROUTE.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"authorization", route_key["Authorization"].encode()),
+            (b"idempotency-key", key),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("router.test", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    start = sent[0]
+    assert start["status"] == 422
+    answer = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert answer["code"] == "validation_error"
+    for name, value in start["headers"]:
+        assert b"\n" not in value
+        assert name.lower() not in (b"x-injected", b"set-cookie")
+    assert await stored(sessions) == 0
+
+
+@pytest.mark.parametrize(
+    ("scopes", "method", "path"),
+    [
+        ((Scope.read,), "POST", ROUTE),
+        ((Scope.act,), "POST", ROUTE),
+        ((Scope.act,), "GET", "/v1/decisions/0b0e8a9e-0000-4000-8000-000000000000"),
+    ],
+)
+async def test_a_key_of_one_scope_cannot_use_another_scopes_endpoints(
+    client: httpx.AsyncClient, make_key: MakeKey, scopes: tuple[Scope, ...], method: str, path: str
+) -> None:
+    response = await client.request(
+        method, path, json=BODY if method == "POST" else None, headers=await make_key(*scopes)
+    )
+    assert_problem(response, 403, "forbidden")
+
+
+async def test_guessed_decision_ids_are_404_like_any_unknown_one(
+    client: httpx.AsyncClient, route_key: dict[str, str], make_key: MakeKey
+) -> None:
+    made = (await client.post(ROUTE, json=BODY, headers=route_key)).json()["decision_id"]
+    reader = await make_key(Scope.read)
+    real = uuid.UUID(made)
+    guesses = [
+        str(uuid.uuid4()),
+        str(uuid.UUID(int=real.int ^ 1)),  # one bit away from a real one
+        made.upper().replace("-", ""),  # the real one spelled differently: still the same UUID
+        "..%2F..%2Fhealthz",  # an encoded traversal stays one path segment
+        "%00",
+        "1 OR 1=1",
+        "0" * 64,
+    ]
+    for guess in guesses:
+        response = await client.get(f"/v1/decisions/{guess}", headers=reader)
+        if guess == made.upper().replace("-", ""):
+            assert response.status_code == 200
+            continue
+        assert response.status_code in (404, 422), (guess, response.text)
+        assert response.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,148 @@
+"""Logs and metrics: a request id on every line, and no secret or buyer data in any line or label."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app.observability import configure_logging
+from app.runtime import Runtime
+from app.services.api_keys import Scope
+from app.settings import Settings
+from tests.conftest import MakeKey
+
+ROUTE = "/v1/returns/route"
+
+# What a helpdesk sends about a buyer. None of it may reach a log line or a metric.
+BUYER = {
+    "name": "Genevieve Tremblay-Okafor",
+    "email": "genevieve.tremblay@example.com",
+    "phone": "+1 514 555 0142",
+    "street": "4417 Rue Saint-Denis",
+    "postal": "H2J 2L1",
+    "ticket": "T-553912-ZD",
+}
+MESSAGE = (
+    f"Hi, this is {BUYER['name']} ({BUYER['email']}, {BUYER['phone']}). The kettle I had shipped to "
+    f"{BUYER['street']}, Montreal QC {BUYER['postal']} arrived cracked. Card ending 4242."
+)
+
+
+@pytest.fixture
+def log_lines(settings: Settings) -> Iterator[io.StringIO]:
+    """Every log line, at DEBUG, as the service writes them in production (JSON)."""
+    buffer = io.StringIO()
+    configure_logging("DEBUG", "json", stream=buffer)
+    yield buffer
+    configure_logging(settings.log_level, settings.log_format)
+
+
+async def test_no_secret_or_buyer_data_in_any_log_line_or_metric(
+    client: httpx.AsyncClient, make_key: MakeKey, runtime: Runtime, log_lines: io.StringIO
+) -> None:
+    route_key = await make_key(Scope.route, name="helpdesk")
+    secret = route_key["Authorization"].removeprefix("Bearer ")
+    body: dict[str, Any] = {
+        "order_ref": "113-4567890-1234567",
+        "ticket_id": BUYER["ticket"],
+        "customer_message": MESSAGE,
+        "reason": "damaged",
+        "as_of": "2026-12-03T15:00:00Z",
+    }
+    made = await client.post(ROUTE, json=body, headers=route_key)
+    assert made.status_code == 201
+    decision_id = made.json()["decision_id"]
+    replay_headers = {**route_key, "Idempotency-Key": f"{BUYER['email']}-retry"}
+    assert (await client.post(ROUTE, json=body, headers=replay_headers)).status_code == 201
+    assert (await client.post(ROUTE, json=body, headers=replay_headers)).status_code == 201  # replayed
+    # Refusals that carry the buyer's data in the places it can go wrong.
+    await client.post(ROUTE, json={**body, "order_ref": BUYER["email"]}, headers=route_key)
+    await client.post(ROUTE, json={**body, "surname": BUYER["name"]}, headers=route_key)
+    await client.post(ROUTE, content=MESSAGE.encode(), headers={**route_key, "Content-Type": "text/plain"})
+    await client.post(ROUTE, json=body, headers={"Authorization": f"Bearer {secret[:-3]}xyz"})
+    await client.post(ROUTE, json=body, headers={"Authorization": f"Basic {BUYER['email']}"})
+    await client.get(f"/v1/decisions/{decision_id}", headers=route_key)
+    await client.get(f"/v1/decisions/{BUYER['phone']}", headers=route_key)
+    await client.get(f"/v1/decisions?ticket_id={BUYER['ticket']}&email={BUYER['email']}", headers=route_key)
+    exposition = (await client.get("/metrics")).text
+
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    access = [line for line in lines if line["event"] == "request"]
+    assert len(access) == 12  # one per request
+    assert all(line.get("request_id") for line in lines)
+    assert {line["route"] for line in access} >= {"/v1/returns/route", "/v1/decisions/{decision_id}"}
+
+    assert decision_id not in exposition  # ids are not labels
+    text = log_lines.getvalue() + exposition
+    forbidden = [secret, secret[-20:], *BUYER.values(), "4242", "Rue Saint-Denis", "cracked"]
+    leaked = [value for value in forbidden if value.lower() in text.lower()]
+    assert leaked == []
+
+
+async def test_metrics_count_requests_by_route_template_and_decisions_by_channel(
+    client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    def sample(exposition: str, name: str, **labels: str) -> float:
+        for line in exposition.splitlines():
+            if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    headers = await make_key(Scope.route, Scope.read)
+    before = (await client.get("/metrics")).text
+    body = {"order_ref": "#1001", "as_of": "2026-11-20T15:00:00Z"}
+    made = await client.post(ROUTE, json=body, headers=headers)
+    assert made.status_code == 201
+    await client.get(f"/v1/decisions/{made.json()['decision_id']}", headers=headers)
+    await client.get("/v1/decisions/00000000-0000-4000-8000-000000000000", headers=headers)
+    response = await client.get("/metrics")
+    after = response.text
+
+    assert response.headers["content-type"].startswith("text/plain")
+    template = "/v1/decisions/{decision_id}"
+    for name, labels, grew_by in [
+        ("returns_router_http_requests_total", {"route": ROUTE, "status": "201"}, 1),
+        ("returns_router_http_requests_total", {"route": template, "status": "200"}, 1),
+        ("returns_router_http_requests_total", {"route": template, "status": "404"}, 1),
+        ("returns_router_http_request_duration_seconds_count", {"route": ROUTE, "method": "POST"}, 1),
+        (
+            "returns_router_decisions_total",
+            {
+                "channel": "shopify_ca",
+                "classification": "retention_refund",
+                "queue": made.json()["queue"]["name"],
+            },
+            1,
+        ),
+    ]:
+        assert sample(after, name, **labels) - sample(before, name, **labels) == grew_by, (name, labels)
+    assert made.json()["decision_id"] not in after
+
+
+def test_upstream_helpers_record_calls_retries_and_throttling() -> None:
+    from prometheus_client import REGISTRY
+
+    from app import metrics
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    calls = value("returns_router_upstream_calls_total", upstream="shopify_ca.admin", outcome="200")
+    metrics.record_upstream_call("shopify_ca.admin", "200", 0.12)
+    metrics.record_retry("shopify_ca.admin", "upstream_rate_limited")
+    metrics.record_throttle("shopify_ca.admin")
+    assert (
+        value("returns_router_upstream_calls_total", upstream="shopify_ca.admin", outcome="200") == calls + 1
+    )
+    assert (
+        value(
+            "returns_router_upstream_retries_total", upstream="shopify_ca.admin", code="upstream_rate_limited"
+        )
+        >= 1
+    )
+    assert value("returns_router_upstream_throttled_total", upstream="shopify_ca.admin") >= 1
