@@ -9,7 +9,8 @@ from app.domain import Order
 
 
 class OrderSource(Protocol):
-    channel: Channel
+    @property
+    def channel(self) -> Channel: ...
 
     async def resolve_order(self, order_ref: str) -> Order:
         """The order named by `order_ref`; raises `OrderNotFound` or an `UpstreamError`."""

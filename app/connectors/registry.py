@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app.channels import Channel
+import httpx
+
+from app.channels import Channel, ShopifyChannel
 from app.connectors.base import OrderSource
 from app.connectors.sandbox import SandboxConnector
+from app.connectors.shopify import ShopifyConnector
 from app.errors import ChannelMismatch, UnknownChannel, UnrecognisedOrderRef
 
 
@@ -19,9 +22,12 @@ class Connectors:
         self._sources = dict(sources)
 
     @classmethod
-    def for_channels(cls, channels: Mapping[str, Channel]) -> Connectors:
+    def for_channels(cls, channels: Mapping[str, Channel], http: httpx.AsyncClient) -> Connectors:
         sources: dict[str, OrderSource] = {}
         for key, channel in channels.items():
+            if channel.live and isinstance(channel, ShopifyChannel):
+                sources[key] = ShopifyConnector(channel, http)
+                continue
             if channel.live:
                 # Serving sandbox orders to a seller who configured real credentials would be worse
                 # than not starting at all.
@@ -34,6 +40,11 @@ class Connectors:
 
     def source(self, channel_key: str) -> OrderSource:
         return self._sources[channel_key]
+
+    def shopify(self, channel_key: str) -> ShopifyConnector | None:
+        """The live Shopify connector of a channel; None for a sandbox or another platform."""
+        source = self._sources.get(channel_key)
+        return source if isinstance(source, ShopifyConnector) else None
 
     def candidates(self, order_ref: str, requested: str | None) -> list[OrderSource]:
         """The channels that may hold `order_ref`, in the order to try them.
