@@ -26,7 +26,7 @@ from app.services.api_keys import Scope
 from app.settings import Settings
 
 DEFAULT_TEST_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-TABLES = ("idempotency_records", "decisions", "api_keys")  # children first
+TABLES = ("shopify_refunds", "actions", "idempotency_records", "decisions", "api_keys")  # children first
 
 MakeKey = Callable[..., Awaitable[dict[str, str]]]
 
