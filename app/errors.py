@@ -153,3 +153,11 @@ class DatabaseUnavailable(ProblemError):
     status = 503
     code = "database_unavailable"
     title = "The database is unavailable"
+
+
+class ShopifyRejected(ProblemError):
+    """Shopify refused a mutation with `userErrors`: nothing was created; the input must change."""
+
+    status = 422
+    code = "shopify_rejected"
+    title = "Shopify refused the action"

@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 
 from app import problems
 from app.observability import RequestIdMiddleware, configure_logging
-from app.routers import decisions, health, returns
+from app.routers import actions, decisions, health, returns
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
-    for router in (returns.router, decisions.router, health.router):
+    for router in (returns.router, decisions.router, actions.router, health.router):
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

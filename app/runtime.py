@@ -40,10 +40,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             if isinstance(channel, ShopifyChannel) and channel.policy_file is not None
         }
     )
-    connectors = Connectors.for_channels(channels)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+    try:
+        connectors = Connectors.for_channels(channels, http)
+    except BaseException:
+        await http.aclose()
+        raise
     engine = create_engine(settings.database_url)
     sessions = create_sessionmaker(engine)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
     try:
         yield Runtime(
             settings=settings,

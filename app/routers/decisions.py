@@ -13,7 +13,8 @@ from app.db import decisions
 from app.db.tables import Decision as DecisionRow
 from app.domain import Decision
 from app.errors import DecisionNotFound
-from app.routers.deps import ReaderCaller, SessionDep, problems
+from app.routers.deps import ActorCaller, ReaderCaller, SessionDep, problems
+from app.services import actions
 from app.services.api_keys import Scope
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
@@ -22,8 +23,12 @@ router = APIRouter(prefix="/v1", tags=["decisions"])
 class ActionSummary(BaseModel):
     action_id: str
     kind: str
-    status: str
+    status: str = Field(description="succeeded, pending or failed.")
+    state: str = Field(description="requested, submitted, succeeded, failed or unknown.")
+    shopify: dict[str, Any] = Field(description="Ids of what Shopify created.")
     amount: dict[str, Any] | None = None
+    created_at: str
+    error: dict[str, Any] | None = None
 
 
 class DecisionWithActions(Decision):
@@ -48,12 +53,29 @@ async def load_decision(
     return row
 
 
+async def load_decision_to_act(
+    decision_id: Annotated[str, Path(description="The decision's id (a UUID).", max_length=64)],
+    caller: ActorCaller,
+    session: SessionDep,
+) -> DecisionRow:
+    """The decision named in the path, for a caller with the `act` scope (which acts on any)."""
+    try:
+        row = await decisions.get(session, uuid.UUID(decision_id))
+    except ValueError:
+        row = None
+    if row is None:
+        raise DecisionNotFound(f"No decision {decision_id}.")
+    return row
+
+
 @router.get(
     "/decisions/{decision_id}",
     response_model=DecisionWithActions,
     operation_id="get_decision",
     responses=problems(401, 403, 404, 422),
 )
-async def get_decision(row: Annotated[DecisionRow, Depends(load_decision)]) -> JSONResponse:
+async def get_decision(
+    row: Annotated[DecisionRow, Depends(load_decision)], session: SessionDep
+) -> JSONResponse:
     """One decision as it was answered, with the actions taken on it."""
-    return JSONResponse({**row.answer, "actions": []})
+    return JSONResponse({**row.answer, "actions": await actions.for_decision(session, row.id)})
