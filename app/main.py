@@ -17,11 +17,13 @@ from app import problems
 from app.observability import RequestIdMiddleware, configure_logging
 from app.routers import actions, decisions, health, returns
 from app.runtime import Runtime, open_runtime
+from app.services.actions import reconcile_stale
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 PURGE_EVERY_SECONDS = 600
+RECONCILE_EVERY_SECONDS = 60
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -33,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
             purger = asyncio.create_task(_purge_idempotency_records(runtime))
+            reconciler = asyncio.create_task(_reconcile_actions(runtime))
             log.info(
                 "started",
                 channels={k: ("live" if c.live else "sandbox") for k, c in settings.channels.items()},
@@ -40,9 +43,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
-                purger.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await purger
+                for task in (purger, reconciler):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     app = FastAPI(
         title="Returns Router",
@@ -88,3 +92,16 @@ async def _purge_idempotency_records(runtime: Runtime) -> None:
         else:
             if purged:
                 log.info("idempotency_records_purged", count=purged)
+
+
+async def _reconcile_actions(runtime: Runtime) -> None:
+    """Finish actions left pending by a crash or a lost answer; safe on every replica at once."""
+    while True:
+        await asyncio.sleep(RECONCILE_EVERY_SECONDS)
+        try:
+            settled = await reconcile_stale(runtime.sessions, runtime.connectors)
+        except Exception as error:  # noqa: BLE001 - the next round tries again
+            log.warning("action_reconciliation_failed", error=type(error).__name__)
+        else:
+            if settled:
+                log.info("actions_reconciled", count=settled)

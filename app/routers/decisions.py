@@ -13,7 +13,7 @@ from app.db import decisions
 from app.db.tables import Decision as DecisionRow
 from app.domain import Decision
 from app.errors import DecisionNotFound
-from app.routers.deps import ActorCaller, ReaderCaller, SessionDep, problems
+from app.routers.deps import ActorCaller, ReaderCaller, RuntimeDep, SessionDep, problems
 from app.services import actions
 from app.services.api_keys import Scope
 
@@ -56,13 +56,18 @@ async def load_decision(
 async def load_decision_to_act(
     decision_id: Annotated[str, Path(description="The decision's id (a UUID).", max_length=64)],
     caller: ActorCaller,
-    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> DecisionRow:
-    """The decision named in the path, for a caller with the `act` scope (which acts on any)."""
+    """The decision named in the path, for a caller with the `act` scope (which acts on any).
+
+    Read in a session of its own: an action holds no connection while it waits on Shopify.
+    """
     try:
-        row = await decisions.get(session, uuid.UUID(decision_id))
+        decision_uuid = uuid.UUID(decision_id)
     except ValueError:
-        row = None
+        raise DecisionNotFound(f"No decision {decision_id}.") from None
+    async with runtime.sessions() as session:
+        row = await decisions.get(session, decision_uuid)
     if row is None:
         raise DecisionNotFound(f"No decision {decision_id}.")
     return row

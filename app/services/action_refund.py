@@ -47,9 +47,9 @@ async def run_refund(step: Step, shopify: ShopifyConnector) -> None:
         return
     elif action.status == "unknown" and not step.settled():
         return  # lost answer, not visible yet: wait before sending anything again
-    elif action.status == "unknown" or step.settled():
-        # The key is the action's id: re-sending is safe while Shopify remembers it, and the
-        # read-back above covers the time after.
+    else:
+        # Take the step, so one runner re-sends. The key is the action's id: re-sending is safe
+        # while Shopify remembers it, and the read-back above covers the time after.
         await step.move("submitted")
     transactions = [_load(t) for t in action.plan["transactions"]]
     note = " ".join(filter(None, [action.plan.get("note"), f"({marker(action.id)})"]))

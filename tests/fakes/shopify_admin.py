@@ -142,10 +142,8 @@ class FakeShopify:
             return None
         order = copy.deepcopy(node)
         refunds = [r for r in self.refunds if r["order_id"] == gid]
-        order["refunds"] = lambda _info, first=None: refunds
-        order["returns"] = lambda _info, first=None: {
-            "nodes": [r for r in self.returns if r["order_id"] == gid]
-        }
+        order["refunds"] = lambda _info, **_: refunds
+        order["returns"] = lambda _info, **_: {"nodes": [r for r in self.returns if r["order_id"] == gid]}
         order["suggestedRefund"] = lambda _info, refundLineItems=None, **_: self._suggested(
             node, refundLineItems
         )
@@ -158,7 +156,7 @@ class FakeShopify:
                 }
                 for line in node["lineItems"]["nodes"]
             ]
-            fulfillment["fulfillmentLineItems"] = lambda _info, first=None, lines=lines: {"nodes": lines}
+            fulfillment["fulfillmentLineItems"] = lambda _info, lines=lines, **_: {"nodes": lines}
         return order
 
     def paid(self, node: dict[str, Any]) -> Decimal:
@@ -183,10 +181,10 @@ class FakeShopify:
         subtotal = sum((prices[i["lineItemId"]] * i["quantity"] for i in items or []), Decimal(0))
         tax = (subtotal * TAX_RATE).quantize(CENT, rounding=ROUND_HALF_UP)
         amount = min(subtotal + tax, self.paid(node) - self.refunded(node["id"]))
-        bag = lambda value: {
-            "shopMoney": _money(value, currency),
-            "presentmentMoney": _money(value, currency),
-        }  # noqa: E731
+
+        def bag(value: Decimal) -> dict[str, Any]:
+            return {"shopMoney": _money(value, currency), "presentmentMoney": _money(value, currency)}
+
         return {
             "amountSet": bag(amount),
             "totalTaxSet": bag(tax),
