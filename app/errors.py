@@ -192,3 +192,11 @@ class UnsupportedMediaType(ProblemError):
     status = 415
     code = "unsupported_media_type"
     title = "The body must be JSON"
+
+
+class ShopifyRejected(ProblemError):
+    """Shopify refused a mutation with `userErrors`: nothing was created; the input must change."""
+
+    status = 422
+    code = "shopify_rejected"
+    title = "Shopify refused the action"

@@ -16,13 +16,15 @@ from fastapi.routing import APIRoute
 from app import problems
 from app.limits import RequestLimits
 from app.observability import RequestIdMiddleware, RequestTelemetry, configure_logging
-from app.routers import decisions, health, policies, returns, webhooks
+from app.routers import actions, decisions, health, policies, returns, webhooks
 from app.runtime import Runtime, open_runtime
+from app.services.actions import reconcile_stale
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 PURGE_EVERY_SECONDS = 600
+RECONCILE_EVERY_SECONDS = 60
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
             purger = asyncio.create_task(_purge_idempotency_records(runtime))
+            reconciler = asyncio.create_task(_reconcile_actions(runtime))
             log.info(
                 "started",
                 channels={k: ("live" if c.live else "sandbox") for k, c in settings.channels.items()},
@@ -41,9 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
-                purger.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await purger
+                for task in (purger, reconciler):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     app = FastAPI(
         title="Returns Router",
@@ -64,7 +68,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestTelemetry)
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
-    for router in (returns.router, decisions.router, policies.router, webhooks.router, health.router):
+    for router in (
+        returns.router,
+        decisions.router,
+        actions.router,
+        policies.router,
+        webhooks.router,
+        health.router,
+    ):
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -114,3 +125,16 @@ async def _purge_idempotency_records(runtime: Runtime) -> None:
         else:
             if purged:
                 log.info("idempotency_records_purged", count=purged)
+
+
+async def _reconcile_actions(runtime: Runtime) -> None:
+    """Finish actions left pending by a crash or a lost answer; safe on every replica at once."""
+    while True:
+        await asyncio.sleep(RECONCILE_EVERY_SECONDS)
+        try:
+            settled = await reconcile_stale(runtime.sessions, runtime.connectors)
+        except Exception as error:  # noqa: BLE001 - the next round tries again
+            log.warning("action_reconciliation_failed", error=type(error).__name__)
+        else:
+            if settled:
+                log.info("actions_reconciled", count=settled)

@@ -28,7 +28,14 @@ from app.settings import Settings
 from tests.webhook_builders import PREVIOUS_WEBHOOK_SECRET, WEBHOOK_SECRET
 
 DEFAULT_TEST_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-TABLES = ("idempotency_records", "decisions", "webhook_events", "api_keys")  # children first
+TABLES = (
+    "shopify_refunds",
+    "actions",
+    "idempotency_records",
+    "decisions",
+    "webhook_events",
+    "api_keys",
+)  # children first
 
 MakeKey = Callable[..., Awaitable[dict[str, str]]]
 

@@ -7,20 +7,17 @@ from collections.abc import Mapping
 import httpx
 from redis.asyncio import Redis
 
-from app.channels import AmazonChannel, Channel
+from app.channels import AmazonChannel, Channel, ShopifyChannel
 from app.connectors.amazon import AmazonConnector
 from app.connectors.base import OrderSource
 from app.connectors.lookups import AnswerCache, LocalCache, RedisCache
 from app.connectors.ratelimit import Buckets, LocalBuckets, RedisBuckets
 from app.connectors.sandbox import SandboxConnector
+from app.connectors.shopify import ShopifyConnector
 from app.errors import ChannelMismatch, UnknownChannel, UnrecognisedOrderRef
 
 # Every key the service keeps in Redis starts with this.
 REDIS_PREFIX = "returns-router:"
-
-
-class LiveConnectorMissing(RuntimeError):
-    """Credentials are set for a channel whose live connector this build does not have."""
 
 
 class Connectors:
@@ -43,7 +40,9 @@ class Connectors:
         cache: AnswerCache = RedisCache(redis, REDIS_PREFIX) if redis else LocalCache()
         sources: dict[str, OrderSource] = {}
         for key, channel in channels.items():
-            if channel.live and isinstance(channel, AmazonChannel):
+            if not channel.live:
+                sources[key] = SandboxConnector(channel)
+            elif isinstance(channel, AmazonChannel):
                 sources[key] = AmazonConnector.build(
                     channel,
                     http,
@@ -52,19 +51,21 @@ class Connectors:
                     max_wait=max_wait,
                     order_max_age=order_max_age,
                 )
-                continue
-            if channel.live:
+            elif isinstance(channel, ShopifyChannel):
+                sources[key] = ShopifyConnector(channel, http)
+            else:
                 # Serving sandbox orders to a seller who configured real credentials would be worse
                 # than not starting at all.
-                raise LiveConnectorMissing(
-                    f"channel {key} has live credentials, but its live connector is not available yet; "
-                    "unset them to run on the sandbox"
-                )
-            sources[key] = SandboxConnector(channel)
+                raise TypeError(f"channel {key} has live credentials but no live connector")
         return cls(sources)
 
     def source(self, channel_key: str) -> OrderSource:
         return self._sources[channel_key]
+
+    def shopify(self, channel_key: str) -> ShopifyConnector | None:
+        """The live Shopify connector of a channel; None for a sandbox or another platform."""
+        source = self._sources.get(channel_key)
+        return source if isinstance(source, ShopifyConnector) else None
 
     def candidates(self, order_ref: str, requested: str | None) -> list[OrderSource]:
         """The channels that may hold `order_ref`, in the order to try them.

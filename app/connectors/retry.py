@@ -46,15 +46,21 @@ async def with_retries(
     *,
     upstream: str,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    retryable: Callable[[UpstreamError], bool] | None = None,
 ) -> T:
-    """Run `call`, retrying temporary upstream errors as `policy` allows."""
+    """Run `call`, retrying temporary upstream errors as `policy` allows.
+
+    `retryable` narrows what is retried, for calls that are safe to repeat only after some errors
+    (a mutation without an idempotency key after a throttle that refused it, never after a timeout).
+    """
     retry = 0
     while True:
         try:
             return await call()
         except UpstreamError as error:
             retry += 1
-            wait = policy.delay(retry, error.retry_after) if error.temporary else None
+            safe = error.temporary and (retryable is None or retryable(error))
+            wait = policy.delay(retry, error.retry_after) if safe else None
             if wait is None or retry >= policy.attempts:
                 raise
             metrics.record_retry(upstream, error.code)

@@ -11,9 +11,9 @@ import json
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
-from app.channels import SHOPIFY_ORDER_GID, AmazonChannel, Channel, ShopifyChannel
+from app.channels import AmazonChannel, Channel, ShopifyChannel
 from app.connectors.amazon_orders import order_from_amazon
-from app.connectors.shopify_orders import order_from_shopify
+from app.connectors.shopify_orders import order_from_shopify, order_lookups
 from app.domain import Order
 from app.errors import OrderNotFound
 
@@ -29,10 +29,7 @@ class SandboxConnector:
             self._normalise(json.loads(path.read_text(encoding="utf-8"))) for path in _fixture_files(channel)
         ]
         self._by_ref = {order.order_ref: order for order in orders}
-        # Shopify numeric order ids (the tail of the GID), for GIDs and bare numbers.
-        self._by_numeric_id = {
-            match.group(1): order for order in orders if (match := SHOPIFY_ORDER_GID.match(order.order_id))
-        }
+        self._by_id = {order.order_id: order for order in orders}
 
     def _normalise(self, body: object) -> Order:
         if not isinstance(body, dict):
@@ -61,12 +58,11 @@ class SandboxConnector:
     def _find(self, ref: str) -> Order | None:
         if not isinstance(self.channel, ShopifyChannel):
             return self._by_ref.get(ref)
-        if gid := SHOPIFY_ORDER_GID.match(ref):
-            return self._by_numeric_id.get(gid.group(1))
-        if ref.startswith("#"):
-            return self._by_ref.get(ref)
-        # A bare number is an order name first (what customers quote), then an order id.
-        return self._by_ref.get(f"#{ref}") or self._by_numeric_id.get(ref)
+        for lookup in order_lookups(ref):
+            found = (self._by_id if lookup.by == "id" else self._by_ref).get(lookup.value)
+            if found is not None:
+                return found
+        return None
 
 
 def _fixture_files(channel: Channel) -> list[Traversable]:

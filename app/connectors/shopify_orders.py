@@ -7,12 +7,13 @@ and country of the shipping address. Validated against the 2026-01 schema in the
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from app.channels import ShopifyChannel
+from app.channels import SHOPIFY_ORDER_GID, ShopifyChannel
 from app.connectors import payload
 from app.domain import DeliverySource, Fulfillment, Money, Order, OrderLine, Platform
 from app.errors import UpstreamError
@@ -70,6 +71,28 @@ query OrderByName($query: String!) {
 
 # Fulfilments that never left: they neither ship the order nor date its delivery.
 _VOID_FULFILLMENT_STATUSES = frozenset({"CANCELLED", "ERROR", "FAILURE"})
+
+
+@dataclass(frozen=True)
+class OrderLookup:
+    """One way to look an order up: by its GID, or by its name (`#1001`)."""
+
+    by: Literal["id", "name"]
+    value: str
+
+
+def order_lookups(order_ref: str) -> list[OrderLookup]:
+    """The lookups for a Shopify reference, in the order to try them (the contract's rule).
+
+    A GID or a numeric id is looked up by id, `#1001` by name, and a bare number as an order name
+    first (what customers quote), then as an order id.
+    """
+    ref = order_ref.strip()
+    if gid := SHOPIFY_ORDER_GID.match(ref):
+        return [OrderLookup("id", f"gid://shopify/Order/{gid.group(1)}")]
+    if ref.startswith("#"):
+        return [OrderLookup("name", ref)]
+    return [OrderLookup("name", f"#{ref}"), OrderLookup("id", f"gid://shopify/Order/{ref}")]
 
 
 def order_name_search(name: str) -> str:

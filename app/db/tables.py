@@ -6,7 +6,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, TypeDecorator, Uuid
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    TypeDecorator,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -146,3 +157,58 @@ class WebhookEvent(Base):
         Index("ix_webhook_events_subject_occurred_at", "subject", "occurred_at"),
         Index("ix_webhook_events_status_received_at", "status", "received_at"),
     )
+
+
+# An action holds its decision while it may still move money, or has: one at a time per decision.
+ACTIVE_ACTION_STATUSES = ("requested", "submitted", "succeeded", "unknown")
+_ACTIVE = text("status IN ('requested', 'submitted', 'succeeded', 'unknown')")
+
+
+class Action(Base):
+    """A Shopify action on a decision; recorded and committed before anything is sent."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    decision_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("decisions.id"))
+    kind: Mapped[str] = mapped_column(String(16), doc="refund, exchange, store_credit")
+    status: Mapped[str] = mapped_column(String(16), doc="requested, submitted, succeeded, failed, unknown")
+    channel: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[str] = mapped_column(String(255), doc="the Shopify Order GID")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    submitted_at: Mapped[datetime | None] = mapped_column(doc="when the first mutation went out")
+    api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), doc="the request's, to resume it")
+    plan: Mapped[dict[str, Any]] = mapped_column(doc="what is to be sent: lines, fee, amounts")
+    amount: Mapped[dict[str, Any] | None] = mapped_column(doc="the money moved (or to move)")
+    shopify: Mapped[dict[str, Any]] = mapped_column(doc="ids of what Shopify created")
+    error: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        Index("ix_actions_decision_id", "decision_id"),
+        Index(
+            "uq_actions_active_per_decision",
+            "decision_id",
+            unique=True,
+            postgresql_where=_ACTIVE,
+            sqlite_where=_ACTIVE,
+        ),
+        Index("ix_actions_status_updated_at", "status", "updated_at"),
+    )
+
+
+class ShopifyRefund(Base):
+    """Every refund the service knows on a Shopify order: its own, and those made elsewhere."""
+
+    __tablename__ = "shopify_refunds"
+
+    refund_id: Mapped[str] = mapped_column(String(255), primary_key=True, doc="the Refund GID")
+    channel: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[str] = mapped_column(String(255))
+    action_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("actions.id"))
+    amount: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(doc="when Shopify made it")
+    recorded_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_shopify_refunds_order_id", "order_id"),)

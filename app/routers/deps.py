@@ -63,6 +63,7 @@ def require_any_scope(*scopes: Scope) -> Callable[[Caller], Awaitable[Caller]]:
 
 RouteCaller = Annotated[Caller, Depends(require_any_scope(Scope.route))]
 ReaderCaller = Annotated[Caller, Depends(require_any_scope(Scope.read, Scope.route))]
+ActorCaller = Annotated[Caller, Depends(require_any_scope(Scope.act))]
 
 IdempotencyKey = Annotated[
     str | None,
@@ -84,7 +85,8 @@ _DESCRIPTIONS = {
     401: "Missing or unknown API key (webhooks: a missing or bad signature).",
     403: "The API key lacks the scope.",
     404: "Not found.",
-    409: "Conflict: channel mismatch, or a request with the same Idempotency-Key is still running.",
+    409: "Conflict: channel mismatch, an action the decision does not allow, or a request with the same "
+    "Idempotency-Key still running.",
     413: "The body is too large.",
     422: "Invalid request, or an Idempotency-Key reused with a different body.",
     502: "The channel answered badly or refused the service's credentials.",

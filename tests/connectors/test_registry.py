@@ -1,17 +1,17 @@
-"""Which connector serves a channel: live Amazon with credentials, the sandbox without."""
+"""Which connector serves a channel: the live one with credentials, the sandbox without."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import httpx
-import pytest
 from pydantic import SecretStr
 
 from app.channels import AmazonChannel, ShopifyChannel
 from app.connectors.amazon import AmazonConnector
-from app.connectors.registry import Connectors, LiveConnectorMissing
+from app.connectors.registry import Connectors
 from app.connectors.sandbox import SandboxConnector
+from app.connectors.shopify import ShopifyConnector
 
 
 def live_amazon(channel: AmazonChannel) -> AmazonChannel:
@@ -40,8 +40,9 @@ async def test_without_credentials_amazon_stays_on_the_sandbox(amazon_channel: A
     assert isinstance(connectors.source("amazon_us"), SandboxConnector)
 
 
-async def test_a_live_shopify_channel_still_stops_start_up(shopify_channel: ShopifyChannel) -> None:
+async def test_a_shopify_channel_with_credentials_is_served_live(shopify_channel: ShopifyChannel) -> None:
     live = dataclasses.replace(shopify_channel, shop_domain="shop.example", access_token=SecretStr("shpat_x"))
     async with httpx.AsyncClient() as http:
-        with pytest.raises(LiveConnectorMissing, match="shopify_ca"):
-            Connectors.for_channels({"shopify_ca": live}, http=http)
+        connectors = Connectors.for_channels({"shopify_ca": live}, http=http)
+    assert isinstance(connectors.source("shopify_ca"), ShopifyConnector)
+    assert connectors.shopify("shopify_ca") is connectors.source("shopify_ca")

@@ -1,0 +1,94 @@
+"""Actions and the Shopify refunds known on each order."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.tables import ACTIVE_ACTION_STATUSES, Action, ShopifyRefund
+
+
+async def insert(session: AsyncSession, action: Action) -> bool:
+    """Add an action; False when the decision already has a live one (the unique index decides)."""
+    try:
+        async with session.begin_nested():
+            session.add(action)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def get(session: AsyncSession, action_id: uuid.UUID) -> Action | None:
+    result = await session.execute(
+        select(Action).where(Action.id == action_id).execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def active_for(session: AsyncSession, decision_id: uuid.UUID) -> Action | None:
+    """The decision's action that is pending or has succeeded, if any."""
+    result = await session.execute(
+        select(Action)
+        .where(Action.decision_id == decision_id, Action.status.in_(ACTIVE_ACTION_STATUSES))
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def for_decision(session: AsyncSession, decision_id: uuid.UUID) -> Sequence[Action]:
+    result = await session.execute(
+        select(Action).where(Action.decision_id == decision_id).order_by(Action.created_at, Action.id)
+    )
+    return result.scalars().all()
+
+
+async def pending(session: AsyncSession, updated_before: datetime, limit: int) -> Sequence[Action]:
+    """Actions whose outcome is not settled and that nobody has touched since `updated_before`."""
+    result = await session.execute(
+        select(Action)
+        .where(Action.status.in_(("requested", "submitted", "unknown")), Action.updated_at <= updated_before)
+        .order_by(Action.updated_at)
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def transition(session: AsyncSession, action: Action, **values: Any) -> bool:
+    """Compare and set: move `action` on only if nobody moved it since it was read.
+
+    Two runners of one action (a retried request, a reconciliation) can both read it; only one of
+    them wins each step, and only the winner sends anything.
+    """
+    result = await session.execute(
+        update(Action)
+        .where(
+            Action.id == action.id,
+            Action.status == action.status,
+            Action.updated_at == action.updated_at,
+        )
+        .values(**values)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def record_refund(session: AsyncSession, refund: ShopifyRefund) -> bool:
+    """Record a refund once; False when it was known already (a webhook seen twice, a read-back)."""
+    values = {column.key: getattr(refund, column.key) for column in ShopifyRefund.__table__.columns}
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    result = await session.execute(dialect.insert(ShopifyRefund).values(**values).on_conflict_do_nothing())
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def refunds_on(session: AsyncSession, order_id: str) -> Sequence[ShopifyRefund]:
+    result = await session.execute(
+        select(ShopifyRefund).where(ShopifyRefund.order_id == order_id).order_by(ShopifyRefund.created_at)
+    )
+    return result.scalars().all()

@@ -1,0 +1,121 @@
+"""The one-click Shopify actions on a decision: refund, exchange, store credit (scope `act`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.db.tables import Decision as DecisionRow
+from app.domain import Money
+from app.routers.decisions import load_decision_to_act
+from app.routers.deps import ActorCaller, RuntimeDep, problems
+from app.routers.returns import replayed
+from app.services import actions
+from app.services.action_plan import ActionBody, ExchangeBody, RefundBody, StoreCreditBody
+from app.services.api_keys import Caller
+from app.services.idempotency import fingerprint
+
+router = APIRouter(prefix="/v1", tags=["actions"])
+
+RequiredIdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7E]{1,255}$",
+        description="Required: 1-255 visible ASCII characters; the same key and body replays the answer.",
+    ),
+]
+DecisionToAct = Annotated[DecisionRow, Depends(load_decision_to_act)]
+
+
+class ActionError(BaseModel):
+    code: str
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class ActionAnswer(BaseModel):
+    action_id: str
+    decision_id: str
+    kind: str
+    status: str  # succeeded | pending | failed
+    state: str  # requested | submitted | succeeded | failed | unknown
+    shopify: dict[str, Any]
+    amount: Money | None
+    created_at: str
+    error: ActionError | None
+
+
+RESPONSES = problems(400, 401, 403, 404, 409, 422, 502, 503, 504)
+
+
+@router.post(
+    "/decisions/{decision_id}/actions/refund",
+    status_code=201,
+    response_model=ActionAnswer,
+    operation_id="refund_decision",
+    responses=RESPONSES,
+)
+async def refund(
+    body: RefundBody,
+    decision: DecisionToAct,
+    runtime: RuntimeDep,
+    caller: ActorCaller,
+    idempotency_key: RequiredIdempotencyKey,
+) -> JSONResponse:
+    """Refund the decision's lines in Shopify, net of the restocking fee the policy allows, once."""
+    return await _act(runtime, decision, body, caller, idempotency_key, "refund")
+
+
+@router.post(
+    "/decisions/{decision_id}/actions/exchange",
+    status_code=201,
+    response_model=ActionAnswer,
+    operation_id="exchange_decision",
+    responses=RESPONSES,
+)
+async def exchange(
+    body: ExchangeBody,
+    decision: DecisionToAct,
+    runtime: RuntimeDep,
+    caller: ActorCaller,
+    idempotency_key: RequiredIdempotencyKey,
+) -> JSONResponse:
+    """Create and process a Shopify return that exchanges the lines for the variants given, once."""
+    return await _act(runtime, decision, body, caller, idempotency_key, "exchange")
+
+
+@router.post(
+    "/decisions/{decision_id}/actions/store-credit",
+    status_code=201,
+    response_model=ActionAnswer,
+    operation_id="store_credit_decision",
+    responses=RESPONSES,
+)
+async def store_credit(
+    body: StoreCreditBody,
+    decision: DecisionToAct,
+    runtime: RuntimeDep,
+    caller: ActorCaller,
+    idempotency_key: RequiredIdempotencyKey,
+) -> JSONResponse:
+    """Credit the customer's store credit with the returned value plus the policy's bonus, once."""
+    return await _act(runtime, decision, body, caller, idempotency_key, "store-credit")
+
+
+async def _act(
+    runtime: RuntimeDep, decision: DecisionRow, body: ActionBody, caller: Caller, key: str, kind: str
+) -> JSONResponse:
+    path = f"/v1/decisions/{decision.id}/actions/{kind}"
+    request_fingerprint = fingerprint("POST", path, body.model_dump(mode="json", exclude_unset=True))
+    async with runtime.idempotency.claim(caller.key_id, key, request_fingerprint) as claim:
+        if claim.replay is not None:
+            return replayed(claim.replay)
+        action = await actions.take(runtime.sessions, runtime.connectors, decision, body, caller, key)
+        answer = actions.answer(action)
+        async with runtime.sessions.begin() as session:
+            await claim.complete(session, 201, answer)
+    return JSONResponse(answer, status_code=201)

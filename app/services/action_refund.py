@@ -1,0 +1,120 @@
+"""The refund action: `refundCreate` under the action's own idempotency key, net of the restocking fee."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from app.connectors.shopify import RefundSeen, RefundTransaction, ShopifyConnector
+from app.db import actions as rows
+from app.db.tables import Action, ShopifyRefund
+from app.domain import Money
+from app.errors import ShopifyRejected, UpstreamError
+from app.services import action_plan as plans
+from app.services.action_steps import Step, never_ran
+
+
+def marker(action_id: uuid.UUID) -> str:
+    """Written into a refund's note, so a read-back or a webhook finds the action it came from."""
+    return f"returns-router action {action_id}"
+
+
+# Refund ---------------------------------------------------------------------------------
+
+
+async def run_refund(step: Step, shopify: ShopifyConnector) -> None:
+    action = step.action
+    lines = [(line, qty) for line, qty in action.plan["lines"]]
+    if action.status == "requested":
+        try:
+            suggested = await shopify.suggested_refund(action.order_id, lines)
+            transactions = plans.refund_transactions(suggested, Decimal(action.plan["fee_percent"]))
+        except (UpstreamError, ShopifyRejected) as error:
+            await step.fail(error)  # only reads so far: nothing was sent
+            return
+        refund_total = plans.total(transactions, suggested.amount.currency)
+        plan = {**action.plan, "transactions": [_dump(t) for t in transactions]}
+        await step.move(
+            "submitted",
+            plan=plan,
+            amount=refund_total.model_dump(mode="json"),
+            submitted_at=datetime.now(UTC),
+        )
+    elif (found := await _refund_read_back(step, shopify)) is not None:
+        await _refund_done(step, found)
+        return
+    elif action.status == "unknown" and not step.settled():
+        return  # lost answer, not visible yet: wait before sending anything again
+    else:
+        # Take the step, so one runner re-sends. The key is the action's id: re-sending is safe
+        # while Shopify remembers it, and the read-back above covers the time after.
+        await step.move("submitted")
+    transactions = [_load(t) for t in action.plan["transactions"]]
+    note = " ".join(filter(None, [action.plan.get("note"), f"({marker(action.id)})"]))
+    try:
+        refund = await shopify.create_refund(
+            str(action.id), action.order_id, lines, transactions, note=note, notify=action.plan["notify"]
+        )
+    except ShopifyRejected as error:
+        await step.fail(error)
+        return
+    except UpstreamError as error:
+        if never_ran(error):
+            await step.fail(error)
+            return
+        await step.move("unknown", error={"code": error.code, "detail": error.detail})
+        if (found := await _refund_read_back(step, shopify, quietly=True)) is not None:
+            await _refund_done(step, found)
+        return
+    await _refund_done(step, refund)
+
+
+async def _refund_read_back(
+    step: Step, shopify: ShopifyConnector, quietly: bool = False
+) -> RefundSeen | None:
+    try:
+        refunds = await shopify.order_refunds(step.action.order_id)
+    except UpstreamError:
+        if quietly:
+            return None
+        raise
+    tag = marker(step.action.id)
+    return next((r for r in refunds if r.note and tag in r.note), None)
+
+
+async def _refund_done(step: Step, refund: RefundSeen) -> None:
+    now = datetime.now(UTC)
+    await step.move(
+        "succeeded",
+        shopify={"refund_id": refund.refund_id, "order_id": step.action.order_id},
+        amount=refund.amount.model_dump(mode="json"),
+        error=None,
+    )
+    async with step.sessions.begin() as session:
+        await rows.record_refund(session, _refund_row(step.action, refund, now))
+
+
+def _refund_row(action: Action, refund: RefundSeen, now: datetime) -> ShopifyRefund:
+    return ShopifyRefund(
+        refund_id=refund.refund_id,
+        channel=action.channel,
+        order_id=action.order_id,
+        action_id=action.id,
+        amount=refund.amount.model_dump(mode="json"),
+        created_at=refund.created_at,
+        recorded_at=now,
+    )
+
+
+def _dump(transaction: RefundTransaction) -> dict[str, Any]:
+    return {
+        "gateway": transaction.gateway,
+        "parent_id": transaction.parent_id,
+        "amount": transaction.amount.model_dump(mode="json"),
+    }
+
+
+def _load(raw: dict[str, Any]) -> RefundTransaction:
+    return RefundTransaction(raw["gateway"], raw["parent_id"], Money.model_validate(raw["amount"]))

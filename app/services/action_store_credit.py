@@ -1,0 +1,67 @@
+"""The store credit action: `storeCreditAccountCredit` to the order's customer, with the policy's bonus.
+
+The customer's GID is read from Shopify each time it is needed, never stored. The mutation takes
+no idempotency key: it is sent once, and a lost answer is read back from the customer's credits.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from app.connectors.shopify import CreditSeen, ShopifyConnector
+from app.domain import Money
+from app.errors import ShopifyRejected, UpstreamError
+from app.services.action_steps import CLOCK_SKEW, Step, never_ran
+
+
+async def run_store_credit(step: Step, shopify: ShopifyConnector) -> None:
+    action = step.action
+    amount = Money.model_validate(action.plan["amount"])
+    if action.status != "requested":
+        await _read_back(step, shopify, amount)
+        return
+    try:
+        customer = await shopify.order_customer(action.order_id)
+    except (UpstreamError, ShopifyRejected) as error:
+        await step.fail(error)
+        return
+    if customer is None:
+        await step.move(
+            "failed",
+            error={"code": "no_customer", "detail": "The order has no customer account to credit."},
+        )
+        return
+    await step.move("submitted", submitted_at=datetime.now(UTC))
+    try:
+        credit = await shopify.credit_store_credit(customer, amount)
+    except ShopifyRejected as error:
+        await step.fail(error)
+        return
+    except UpstreamError as error:
+        if never_ran(error):
+            await step.fail(error)
+            return
+        await step.move("unknown", error={"code": error.code, "detail": error.detail})
+        return
+    await _done(step, credit)
+
+
+async def _read_back(step: Step, shopify: ShopifyConnector, amount: Money) -> None:
+    action = step.action
+    customer = await shopify.order_customer(action.order_id)
+    credits = await shopify.store_credits(customer) if customer else []
+    since = (action.submitted_at or action.created_at) - CLOCK_SKEW
+    matching = [c for c in credits if c.created_at >= since and c.amount.rounded() == amount]
+    if len(matching) == 1:
+        await _done(step, matching[0])
+    elif not matching and step.settled():
+        await step.move("failed", error={"code": "not_created", "detail": "Shopify shows no such credit."})
+
+
+async def _done(step: Step, credit: CreditSeen) -> None:
+    await step.move(
+        "succeeded",
+        shopify={"order_id": step.action.order_id, "store_credit_transaction_id": credit.transaction_id},
+        amount=credit.amount.model_dump(mode="json"),
+        error=None,
+    )

@@ -1,0 +1,244 @@
+"""The one-click Shopify actions, exactly once: record, commit, send, and read back what was lost.
+
+An action is a row with a state machine: `requested` (recorded, nothing sent) → `submitted` (the
+mutation may have gone out) → `succeeded` | `failed`, or `unknown` when the answer was lost. Every
+step is committed before the next call to Shopify, and every step is a compare-and-set, so of two
+runners of one action only one sends. An `unknown` action is read back from Shopify before
+anything is sent again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.connectors.registry import Connectors
+from app.connectors.shopify import ShopifyConnector
+from app.db import actions as rows
+from app.db.tables import Action, ShopifyRefund
+from app.db.tables import Decision as DecisionRow
+from app.domain import Money, Order, PolicyResult, Resolution
+from app.errors import ActionNotAllowed
+from app.services import action_plan as plans
+from app.services.action_exchange import run_exchange
+from app.services.action_plan import ActionBody, ExchangeBody, RefundBody, StoreCreditBody
+from app.services.action_refund import marker, run_refund
+from app.services.action_steps import SETTLE, Lost, Sessions, Step
+from app.services.action_store_credit import run_store_credit
+from app.services.api_keys import Caller
+
+PENDING = ("requested", "submitted", "unknown")
+
+
+def answer(action: Action) -> dict[str, Any]:
+    """An action as the API shows it; `requested`, `submitted` and `unknown` are all `pending`."""
+    status = action.status if action.status in ("succeeded", "failed") else "pending"
+    return {
+        "action_id": str(action.id),
+        "decision_id": str(action.decision_id),
+        "kind": action.kind,
+        "status": status,
+        "state": action.status,
+        "shopify": dict(action.shopify),
+        "amount": action.amount,
+        "created_at": action.created_at.isoformat().replace("+00:00", "Z"),
+        "error": action.error,
+    }
+
+
+# --- Taking an action ------------------------------------------------------------------
+
+
+async def take(
+    sessions: Sessions,
+    connectors: Connectors,
+    decision: DecisionRow,
+    body: ActionBody,
+    caller: Caller,
+    idempotency_key: str,
+) -> Action:
+    """Admit, record and run one action on a decision; answers the action as it stands."""
+    kind = plans.KIND_OF[type(body)]
+    policy = PolicyResult.model_validate(decision.answer["policy"])
+    connector = connectors.shopify(decision.channel)
+    plans.admit(kind, decision.platform, policy, connector is not None)
+    assert connector is not None
+    order = Order.model_validate(decision.order_snapshot)
+    plan = _plan(body, order, decision.request, policy)
+    action = await _record(sessions, decision, kind, order, plan, caller, idempotency_key)
+    return await run(sessions, connector, action)
+
+
+def _plan(body: ActionBody, order: Order, request: dict[str, Any], policy: PolicyResult) -> dict[str, Any]:
+    lines = plans.returned_lines(
+        order, request, body.lines if not isinstance(body, StoreCreditBody) else None
+    )
+    plan: dict[str, Any] = {"lines": [list(line) for line in lines]}
+    if isinstance(body, RefundBody):
+        fee = plans.restocking_fee_percent(policy, body.restocking_fee_percent)
+        plan |= {"fee_percent": str(fee), "notify": body.notify_customer, "note": body.note}
+    elif isinstance(body, ExchangeBody):
+        plan["exchange_for"] = [[plans.variant_gid(i.variant_id), i.quantity] for i in body.exchange_for]
+    else:
+        amount = plans.store_credit_amount(order, lines, policy.store_credit_bonus_percent, body.amount)
+        plan["amount"] = amount.model_dump(mode="json")
+    return plan
+
+
+async def _record(
+    sessions: Sessions,
+    decision: DecisionRow,
+    kind: Resolution,
+    order: Order,
+    plan: dict[str, Any],
+    caller: Caller,
+    idempotency_key: str,
+) -> Action:
+    """The action row, committed before anything is sent; or the same request's earlier row."""
+    now = datetime.now(UTC)
+    async with sessions.begin() as session:
+        existing = await rows.active_for(session, decision.id)
+        if existing is not None:
+            if (existing.api_key_id, existing.idempotency_key) == (caller.key_id, idempotency_key):
+                return existing  # the same request again, after it died: resume it
+            raise _taken(existing)
+        if kind is Resolution.refund:
+            outside = [r for r in await rows.refunds_on(session, order.order_id) if r.action_id is None]
+            if outside:
+                raise ActionNotAllowed(
+                    f"Order {order.order_ref} was refunded outside this service ({outside[0].refund_id}); "
+                    "check it in Shopify before refunding again."
+                )
+        action = Action(
+            id=uuid.uuid4(),
+            decision_id=decision.id,
+            kind=kind.value,
+            status="requested",
+            channel=decision.channel,
+            order_id=order.order_id,
+            created_at=now,
+            updated_at=now,
+            submitted_at=None,
+            api_key_id=caller.key_id,
+            idempotency_key=idempotency_key,
+            plan=plan,
+            amount=plan.get("amount"),
+            shopify={},
+            error=None,
+        )
+        if await rows.insert(session, action):
+            return action
+        winner = await rows.active_for(session, decision.id)
+    raise _taken(winner)
+
+
+def _taken(existing: Action | None) -> ActionNotAllowed:
+    if existing is None:  # the other action failed between our insert and our read
+        return ActionNotAllowed("Another action on this decision was being recorded; try again.")
+    return ActionNotAllowed(
+        f"The decision already has a {existing.kind} action ({existing.id}, {existing.status}); "
+        "a decision takes one action.",
+        extra={"action_id": str(existing.id)},
+    )
+
+
+# --- Running it --------------------------------------------------------------------------
+
+
+async def run(sessions: Sessions, connector: ShopifyConnector, action: Action) -> Action:
+    """Take the action as far as it can go now. Safe to call again, from anywhere, at any time."""
+    runner: Callable[[Step, ShopifyConnector], Awaitable[None]] = {
+        "refund": run_refund,
+        "exchange": run_exchange,
+        "store_credit": run_store_credit,
+    }[action.kind]
+    step = Step(sessions, action)
+    try:
+        await runner(step, connector)
+    except Lost:
+        pass  # another runner moved the action on: what it did is what stands
+    return await step.reload()
+
+
+# --- Reconciliation, and refunds seen from Shopify ------------------------------------------
+
+
+async def reconcile(sessions: Sessions, connectors: Connectors, action_id: uuid.UUID) -> Action | None:
+    """Settle a pending action: read back what Shopify has, then finish it or free the decision."""
+    async with sessions() as session:
+        action = await rows.get(session, action_id)
+    if action is None or action.status not in PENDING:
+        return action
+    connector = connectors.shopify(action.channel)
+    if connector is None:
+        return action
+    return await run(sessions, connector, action)
+
+
+async def reconcile_stale(sessions: Sessions, connectors: Connectors, limit: int = 50) -> int:
+    """Reconcile pending actions nobody has touched for `SETTLE` (a crashed request, a lost answer)."""
+    async with sessions() as session:
+        stale = await rows.pending(session, datetime.now(UTC) - SETTLE, limit)
+    for action in stale:
+        await reconcile(sessions, connectors, action.id)
+    return len(stale)
+
+
+async def record_shopify_refund(
+    session: AsyncSession,
+    *,
+    channel: str,
+    order_id: str,
+    refund_id: str,
+    amount: Money,
+    created_at: datetime,
+    note: str | None,
+) -> bool:
+    """A refund seen from Shopify (a `refunds/create` webhook, a refund made by hand in the admin).
+
+    Recorded once, in the caller's transaction. One made by an action (its note carries the
+    action's marker) settles that action; any other blocks refund actions on the order, so the
+    service never refunds on top of it. False when it was known already.
+    """
+    action_id = _action_in(note)
+    action = await rows.get(session, action_id) if action_id else None
+    now = datetime.now(UTC)
+    if action is not None and action.status in PENDING:
+        await rows.transition(
+            session,
+            action,
+            status="succeeded",
+            updated_at=now,
+            shopify={"refund_id": refund_id, "order_id": order_id},
+            amount=amount.model_dump(mode="json"),
+            error=None,
+        )
+    row = ShopifyRefund(
+        refund_id=refund_id,
+        channel=channel,
+        order_id=order_id,
+        action_id=action.id if action is not None else None,
+        amount=amount.model_dump(mode="json"),
+        created_at=created_at,
+        recorded_at=now,
+    )
+    return await rows.record_refund(session, row)
+
+
+def _action_in(note: str | None) -> uuid.UUID | None:
+    prefix = marker(uuid.UUID(int=0)).rsplit(" ", 1)[0] + " "
+    if not note or prefix not in note:
+        return None
+    candidate = note.split(prefix, 1)[1][:36]
+    try:
+        return uuid.UUID(candidate)
+    except ValueError:
+        return None
+
+
+async def for_decision(session: AsyncSession, decision_id: uuid.UUID) -> list[dict[str, Any]]:
+    return [answer(action) for action in await rows.for_decision(session, decision_id)]
