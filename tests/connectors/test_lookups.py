@@ -25,9 +25,11 @@ class Upstream:
         self.calls = 0
         self.delay = delay
         self.failing = False
+        self.started = asyncio.Event()
 
     async def fetch(self) -> str:
         self.calls += 1
+        self.started.set()
         await asyncio.sleep(self.delay)
         if self.failing:
             raise LookupError("upstream failed")
@@ -122,9 +124,9 @@ async def test_when_the_replica_that_claimed_fails_another_fetches(redis: Redis,
     first.failing = True
     replica_a = text_lookups(RedisCache(redis, redis_prefix))
     replica_b = text_lookups(RedisCache(redis, redis_prefix))
-    failed, answered = await asyncio.gather(
-        replica_a.get("k", first.fetch), replica_b.get("k", second.fetch), return_exceptions=True
-    )
+    claimed = asyncio.ensure_future(replica_a.get("k", first.fetch))
+    await asyncio.wait_for(first.started.wait(), 5)  # replica a holds the claim before b asks
+    failed, answered = await asyncio.gather(claimed, replica_b.get("k", second.fetch), return_exceptions=True)
     assert isinstance(failed, LookupError)
     assert answered == "answer 1"
     assert (first.calls, second.calls) == (1, 1)
