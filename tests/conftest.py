@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import respx
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import make_url, text
@@ -25,10 +26,12 @@ from app.runtime import Runtime
 from app.services import api_keys
 from app.services.api_keys import Scope
 from app.settings import Settings
+from tests.fakes.shopify_admin import ADMIN_URL, TOKEN, FakeShopify
 from tests.webhook_builders import PREVIOUS_WEBHOOK_SECRET, WEBHOOK_SECRET
 
 DEFAULT_TEST_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TABLES = (
+    "shopify_returns",
     "shopify_refunds",
     "actions",
     "idempotency_records",
@@ -126,3 +129,46 @@ def make_key(sessions: async_sessionmaker[AsyncSession], clean_database: None) -
         return {"Authorization": f"Bearer {key}"}
 
     return make
+
+
+# --- A live Shopify channel pointed at the fake Admin endpoint ---------------------------------
+
+
+@pytest.fixture(scope="session")
+async def live_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    live = settings.model_copy(
+        update={
+            "channel_shopify_ca_admin_url": ADMIN_URL,
+            "channel_shopify_ca_access_token": SecretStr(TOKEN),
+        }
+    )
+    application = create_app(live)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def live_runtime(live_app: FastAPI) -> Runtime:
+    runtime: Runtime = live_app.state.runtime
+    return runtime
+
+
+@pytest.fixture
+def shopify() -> Iterator[FakeShopify]:
+    fake = FakeShopify.with_fixtures()
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(ADMIN_URL).mock(side_effect=fake.handle)
+        yield fake
+
+
+@pytest.fixture
+async def live(live_app: FastAPI, clean_database: None) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=live_app), base_url="http://router.test"
+    ) as http:
+        yield http
+
+
+@pytest.fixture
+async def agent(make_key: MakeKey) -> dict[str, str]:
+    return await make_key(Scope.route, Scope.act, Scope.read)

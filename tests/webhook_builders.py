@@ -75,3 +75,60 @@ def delivery(
     if secret is not None:
         headers["X-Shopify-Hmac-Sha256"] = signature_of(secret, body)
     return body, headers
+
+
+def return_event_payload(
+    return_id: int = 9_001, status: str | None = None, updated_at: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A return status event (`returns/approve`, `returns/close`, ...) about Return `return_id`."""
+    payload: dict[str, Any] = {
+        "id": return_id,
+        "admin_graphql_api_id": f"gid://shopify/Return/{return_id}",
+        "order": {"id": ORDER_ID, "admin_graphql_api_id": f"gid://shopify/Order/{ORDER_ID}"},
+        **extra,
+    }
+    if status is not None:
+        payload["status"] = status
+    if updated_at is not None:
+        payload["updated_at"] = updated_at
+    return payload
+
+
+def refund_payload(
+    refund_id: int = 5_001,
+    order_id: int = ORDER_ID,
+    note: str | None = None,
+    transactions: tuple[tuple[str, str, str], ...] = (("refund", "10.00", "success"),),
+    currency: str = "CAD",
+) -> dict[str, Any]:
+    """A `refunds/create` payload (REST-shaped): (kind, amount, status) per transaction."""
+    return {
+        "id": refund_id,
+        "admin_graphql_api_id": f"gid://shopify/Refund/{refund_id}",
+        "order_id": order_id,
+        "created_at": "2026-11-21T10:15:00-05:00",
+        "note": note,
+        "restock": False,
+        "user_id": 548380009,
+        "transactions": [
+            {
+                "id": 389_404_469 + index,
+                "order_id": order_id,
+                "kind": kind,
+                "gateway": "shopify_payments",
+                "status": status,
+                "amount": amount,
+                "currency": currency,
+            }
+            for index, (kind, amount, status) in enumerate(transactions)
+        ],
+        "refund_line_items": [
+            {
+                "id": 104_689_539,
+                "line_item_id": TOQUE_LINE,
+                "quantity": 1,
+                "restock_type": "no_restock",
+                "subtotal_set": {"presentment_money": {"amount": "39.00", "currency_code": currency}},
+            }
+        ],
+    }

@@ -92,3 +92,18 @@ async def refunds_on(session: AsyncSession, order_id: str) -> Sequence[ShopifyRe
         select(ShopifyRefund).where(ShopifyRefund.order_id == order_id).order_by(ShopifyRefund.created_at)
     )
     return result.scalars().all()
+
+
+async def pending_exchanges(session: AsyncSession, return_id: str, order_id: str | None) -> Sequence[Action]:
+    """Exchanges not yet settled that made this Return, or that may have made it without knowing
+    (on the same order, the answer naming the Return was lost)."""
+    made_by = Action.shopify["return_id"].as_string()
+    concerned = made_by == return_id
+    if order_id is not None:
+        concerned = concerned | ((Action.order_id == order_id) & made_by.is_(None))
+    result = await session.execute(
+        select(Action).where(
+            Action.status.in_(("submitted", "unknown")), Action.kind == "exchange", concerned
+        )
+    )
+    return result.scalars().all()

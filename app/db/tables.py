@@ -212,3 +212,16 @@ class ShopifyRefund(Base):
     recorded_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_shopify_refunds_order_id", "order_id"),)
+
+
+class ShopifyReturn(Base):
+    """The latest status Shopify announced for a Return, by webhook; newer events only replace it."""
+
+    __tablename__ = "shopify_returns"
+
+    return_id: Mapped[str] = mapped_column(String(255), primary_key=True, doc="the Return GID")
+    channel: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(16), doc="requested, open, declined, canceled, closed")
+    last_topic: Mapped[str] = mapped_column(String(100), doc="the latest event, e.g. returns/process")
+    changed_at: Mapped[datetime] = mapped_column(doc="when that event happened")
+    webhook_event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id"), doc="the event")

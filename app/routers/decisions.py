@@ -18,6 +18,7 @@ from app.errors import DecisionNotFound
 from app.routers.deps import ActorCaller, ReaderCaller, RuntimeDep, SessionDep, problems
 from app.services import actions, decision_pages
 from app.services.api_keys import Caller, Scope
+from app.services.webhooks import return_status
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
@@ -33,8 +34,21 @@ class ActionSummary(BaseModel):
     error: dict[str, Any] | None = None
 
 
+class ReturnStatus(BaseModel):
+    return_id: str = Field(description="The Shopify Return GID.")
+    status: str | None = Field(
+        description="requested, open, declined, canceled or closed; null if never stated."
+    )
+    last_event: str = Field(description="The latest webhook topic about it, e.g. returns/process.")
+    changed_at: str = Field(description="When that happened.")
+
+
 class DecisionWithActions(Decision):
     actions: list[ActionSummary] = Field(default_factory=list, description="Shopify actions taken on it.")
+    shopify_returns: list[ReturnStatus] = Field(
+        default_factory=list,
+        description="The Shopify Returns it concerns, as their webhooks left them.",
+    )
 
 
 async def load_decision(
@@ -84,8 +98,10 @@ async def load_decision_to_act(
 async def get_decision(
     row: Annotated[DecisionRow, Depends(load_decision)], session: SessionDep
 ) -> JSONResponse:
-    """One decision as it was answered, with the actions taken on it."""
-    return JSONResponse({**row.answer, "actions": await actions.for_decision(session, row.id)})
+    """One decision as it was answered, with the actions taken on it and the Returns it concerns."""
+    taken = await actions.for_decision(session, row.id)
+    returns = await return_status.for_decision(session, row, taken)
+    return JSONResponse({**row.answer, "actions": taken, "shopify_returns": returns})
 
 
 class DecisionList(BaseModel):

@@ -14,6 +14,8 @@ from app.services.action_steps import CLOCK_SKEW, Step, never_ran
 
 # Returns the customer asked for, or that ended without us: never the one this action created.
 _NOT_OURS = frozenset({"REQUESTED", "DECLINED", "CANCELED"})
+# A return that ended without being processed: it cannot be processed any more.
+_ENDED = frozenset({"DECLINED", "CANCELED"})
 
 
 async def run_exchange(step: Step, shopify: ShopifyConnector) -> None:
@@ -34,6 +36,12 @@ async def run_exchange(step: Step, shopify: ShopifyConnector) -> None:
         return
     if created.processed:
         await _done(step, created)
+        return
+    if created.status in _ENDED:
+        # Declined or canceled in Shopify before it was processed: no exchange, the decision is free.
+        ended = created.status.lower()
+        detail = f"Shopify shows the return {ended} before it was processed."
+        await step.move("failed", error={"code": f"return_{ended}", "detail": detail})
         return
     # Processing is not blind here: the return was just created, or read back unprocessed.
     await step.move(step.action.status)  # take the step: only one runner processes

@@ -15,10 +15,22 @@ from app.errors import ShopifyRejected, UpstreamError
 from app.services import action_plan as plans
 from app.services.action_steps import Step, never_ran
 
+MARKER_PREFIX = "returns-router action "
+
 
 def marker(action_id: uuid.UUID) -> str:
     """Written into a refund's note, so a read-back or a webhook finds the action it came from."""
-    return f"returns-router action {action_id}"
+    return f"{MARKER_PREFIX}{action_id}"
+
+
+def marked_action(note: str | None) -> uuid.UUID | None:
+    """The action whose marker a refund's note carries, if any."""
+    if not note or MARKER_PREFIX not in note:
+        return None
+    try:
+        return uuid.UUID(note.split(MARKER_PREFIX, 1)[1][:36])
+    except ValueError:
+        return None
 
 
 # Refund ---------------------------------------------------------------------------------

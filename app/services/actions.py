@@ -26,7 +26,7 @@ from app.errors import ActionNotAllowed
 from app.services import action_plan as plans
 from app.services.action_exchange import run_exchange
 from app.services.action_plan import ActionBody, ExchangeBody, RefundBody, StoreCreditBody
-from app.services.action_refund import marker, run_refund
+from app.services.action_refund import marked_action, run_refund
 from app.services.action_steps import SETTLE, Lost, Sessions, Step
 from app.services.action_store_credit import run_store_credit
 from app.services.api_keys import Caller
@@ -204,8 +204,12 @@ async def record_shopify_refund(
     action's marker) settles that action; any other blocks refund actions on the order, so the
     service never refunds on top of it. False when it was known already.
     """
-    action_id = _action_in(note)
+    action_id = marked_action(note)
     action = await rows.get(session, action_id) if action_id else None
+    if action is not None and action.status == "failed":
+        # It failed as far as the service knew, and its decision may have taken another action
+        # since: the refund stands on the order as one made outside, and blocks refunding again.
+        action = None
     now = datetime.now(UTC)
     if action is not None and action.status in PENDING:
         await rows.transition(
@@ -227,17 +231,6 @@ async def record_shopify_refund(
         recorded_at=now,
     )
     return await rows.record_refund(session, row)
-
-
-def _action_in(note: str | None) -> uuid.UUID | None:
-    prefix = marker(uuid.UUID(int=0)).rsplit(" ", 1)[0] + " "
-    if not note or prefix not in note:
-        return None
-    candidate = note.split(prefix, 1)[1][:36]
-    try:
-        return uuid.UUID(candidate)
-    except ValueError:
-        return None
 
 
 async def for_decision(session: AsyncSession, decision_id: uuid.UUID) -> list[dict[str, Any]]:

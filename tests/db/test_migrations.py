@@ -18,7 +18,7 @@ async def test_head_has_every_table_of_the_models(database_url: str) -> None:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     await engine.dispose()
     assert set(Base.metadata.tables) <= tables
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
 
 
 async def test_downgrade_and_upgrade_again(tmp_path: object) -> None:

@@ -9,70 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-import respx
-from fastapi import FastAPI
-from pydantic import SecretStr
 from sqlalchemy import update
 
 from app.db.tables import Action
 from app.domain import Money
-from app.main import create_app
 from app.runtime import Runtime
 from app.services import actions
 from app.services.api_keys import Scope
-from app.settings import Settings
 from tests.conftest import MakeKey
-from tests.fakes.shopify_admin import ADMIN_URL, TOKEN, FakeShopify
+from tests.fakes.shopify_admin import FakeShopify
 
 SHOPIFY_ON = "#1001"  # 39.00 + 45.00 CAD, 13% HST: 94.92 paid
 AS_OF = "2026-11-20T15:00:00Z"
-
-
-@pytest.fixture(scope="session")
-async def live_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    live = settings.model_copy(
-        update={
-            "channel_shopify_ca_admin_url": ADMIN_URL,
-            "channel_shopify_ca_access_token": SecretStr(TOKEN),
-        }
-    )
-    application = create_app(live)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-def live_runtime(live_app: FastAPI) -> Runtime:
-    runtime: Runtime = live_app.state.runtime
-    return runtime
-
-
-@pytest.fixture
-def shopify() -> Iterator[FakeShopify]:
-    fake = FakeShopify.with_fixtures()
-    with respx.mock(assert_all_called=False) as mock:
-        mock.post(ADMIN_URL).mock(side_effect=fake.handle)
-        yield fake
-
-
-@pytest.fixture
-async def live(live_app: FastAPI, clean_database: None) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=live_app), base_url="http://router.test"
-    ) as http:
-        yield http
-
-
-@pytest.fixture
-async def agent(make_key: MakeKey) -> dict[str, str]:
-    return await make_key(Scope.route, Scope.act, Scope.read)
 
 
 async def decide(live: httpx.AsyncClient, agent: dict[str, str], **body: Any) -> dict[str, Any]:

@@ -17,8 +17,10 @@ from app.channels import ShopifyChannel
 from app.db import webhook_events
 from app.db.webhook_events import EventStatus
 from app.errors import MalformedBody, ValidationProblem
+from app.services.action_refund import marked_action, marker
 from app.services.webhooks.handlers import SUBSCRIBED_TOPICS
 
+_KIND_OF_TOPIC = {"returns": "Return", "refunds": "Refund"}
 _TOPIC = re.compile(r"^[a-z_]{1,48}/[a-z_]{1,48}$")
 _WEBHOOK_ID = re.compile(r"^[\x21-\x7E]{1,255}$")
 
@@ -100,13 +102,13 @@ async def store(
         topic=delivery.topic,
         shop_domain=delivery.shop_domain,
         api_version=delivery.api_version,
-        subject=_subject(payload),
+        subject=_subject(delivery.topic, payload),
         triggered_at=delivery.triggered_at,
         occurred_at=occurred_at(payload, delivery.triggered_at, now),
         received_at=now,
         # Topics the service does not subscribe to may carry anything (orders carry addresses):
         # they are recorded, not kept.
-        payload=without_buyer_fields(payload) if subscribed else None,
+        payload=_kept(delivery.topic, payload) if subscribed else None,
         status=EventStatus.pending,
         attempts=0,
         next_attempt_at=now,
@@ -124,6 +126,16 @@ def occurred_at(payload: dict[str, Any], triggered_at: datetime | None, received
     return received_at
 
 
+def _kept(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = without_buyer_fields(payload)
+    # A refund's note is free text, but the action marker in it says which action made the refund.
+    note = payload.get("note")
+    action_id = marked_action(note) if topic == "refunds/create" and isinstance(note, str) else None
+    if action_id is not None:
+        kept["note"] = marker(action_id)
+    return kept
+
+
 def without_buyer_fields(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: without_buyer_fields(v) for k, v in value.items() if k not in _BUYER_FIELDS}
@@ -132,10 +144,17 @@ def without_buyer_fields(value: Any) -> Any:
     return value
 
 
-def _subject(payload: dict[str, Any]) -> str | None:
+def _subject(topic: str, payload: dict[str, Any]) -> str | None:
     """The resource the event is about (the Return, the Refund), by its GID."""
     gid = payload.get("admin_graphql_api_id")
-    return gid[:255] if isinstance(gid, str) and gid.startswith("gid://") else None
+    if isinstance(gid, str) and gid.startswith("gid://"):
+        return gid[:255]
+    # Some payloads name the resource only by its numeric id.
+    kind = _KIND_OF_TOPIC.get(topic.split("/")[0])
+    number = payload.get("id")
+    if kind is not None and isinstance(number, int) and number > 0:
+        return f"gid://shopify/{kind}/{number}"
+    return None
 
 
 def _moment(value: object) -> datetime | None:

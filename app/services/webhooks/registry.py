@@ -1,10 +1,14 @@
 """Which handler processes which topic.
 
-A topic without a handler is stored and marked `ignored`. The return-status topics
-(`returns/approve|decline|cancel|close|reopen|process|update`) and `refunds/create` are subscribed,
-so their payloads are kept, but not handled yet: they update the actions, and their handlers go
-here, with `skip_if_stale=True` where a later event's state must win over an older one that
-arrives late.
+A topic without a handler is stored and marked `ignored`.
+
+- `returns/request` makes a routing decision (`return_requested`).
+- `returns/approve|decline|cancel|close|reopen|process|update` keep the Return's latest status and
+  settle a pending exchange action that made it (`return_status`). They are `skip_if_stale`: an
+  event older than a change already applied to the same Return is marked `superseded`, so a late
+  `returns/reopen` does not undo a newer `returns/close`.
+- `refunds/create` records the refund once, settling the action that made it or, for a refund made
+  by hand in Shopify's admin, blocking refund actions on its order (`refund_created`).
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from app.services.webhooks import return_requested
+from app.services.webhooks import refund_created, return_requested, return_status
 from app.services.webhooks.handlers import Handler
 
 HANDLERS: Mapping[str, Handler] = MappingProxyType(
     {
         "returns/request": Handler(return_requested.prepare),
+        **{topic: Handler(return_status.prepare, skip_if_stale=True) for topic in return_status.TOPICS},
+        "refunds/create": Handler(refund_created.prepare),
     }
 )

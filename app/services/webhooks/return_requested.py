@@ -13,12 +13,12 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.channels import SHOPIFY_ORDER_GID
 from app.db import webhook_events
 from app.db.tables import WebhookEvent
 from app.domain import Order, Reason, RequestedResolution, ReturnItem, ReturnRequest
 from app.runtime import Runtime
 from app.services import returns
+from app.services.webhooks import return_status
 from app.services.webhooks.handlers import Apply, UnusableEvent
 
 # Shopify's ReturnReason values (lower case in webhook payloads) in the contract's reasons.
@@ -77,6 +77,7 @@ async def prepare(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply
     async def apply(session: AsyncSession) -> str:
         # One decision per return, even if Shopify announced it twice under two webhook ids
         # (the worker holds the return's lock, so the check and the insert cannot interleave).
+        await return_status.record(session, event, "requested")
         earlier = await webhook_events.processed_before(session, event)
         if earlier is not None:
             return f"already decided by webhook {earlier.id}"
@@ -87,14 +88,10 @@ async def prepare(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply
 
 
 def _order_gid(payload: dict[str, Any]) -> str:
-    order = payload.get("order")
-    if isinstance(order, dict):
-        gid = order.get("admin_graphql_api_id")
-        if isinstance(gid, str) and SHOPIFY_ORDER_GID.match(gid):
-            return gid
-        if isinstance(order.get("id"), int):
-            return f"gid://shopify/Order/{order['id']}"
-    raise UnusableEvent("the return names no order (order.admin_graphql_api_id or order.id)")
+    gid = return_status.order_gid(payload)
+    if gid is None:
+        raise UnusableEvent("the return names no order (order.admin_graphql_api_id or order.id)")
+    return gid
 
 
 def _return_lines(payload: dict[str, Any]) -> list[dict[str, Any]]:

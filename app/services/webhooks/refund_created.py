@@ -1,0 +1,112 @@
+"""`refunds/create`: a refund on a Shopify order, made by an action of the service or by hand.
+
+Every refund is recorded once (by its Refund GID), so the service knows what Shopify has paid back.
+One whose note carries an action's marker settles that action if it was still pending (its answer
+was lost, say); any other, made in Shopify's admin by hand, blocks refund actions on the order from
+then on: the service never refunds on top of a refund it did not make.
+
+The amount is what the refund's successful `refund` transactions paid back, in their currency;
+pending or failed transactions moved nothing (yet), but the refund still counts as made.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.tables import WebhookEvent
+from app.domain import Money
+from app.runtime import Runtime
+from app.services import actions
+from app.services.action_refund import marked_action
+from app.services.webhooks.handlers import Apply, UnusableEvent
+
+
+async def prepare(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply:
+    payload = event.payload or {}
+    refund_id = _gid("Refund", payload.get("id"))
+    order_id = _gid("Order", payload.get("order_id"))
+    created_at = _created_at(payload, event.occurred_at)
+    amount = refunded(payload)
+    note = payload.get("note") if isinstance(payload.get("note"), str) else None
+
+    async def apply(session: AsyncSession) -> str:
+        recorded = await actions.record_shopify_refund(
+            session,
+            channel=event.channel,
+            order_id=order_id,
+            refund_id=refund_id,
+            amount=amount,
+            created_at=created_at,
+            note=note,
+        )
+        if not recorded:
+            return f"refund {refund_id} known already"
+        action_id = marked_action(note)
+        made = f"by action {action_id}" if action_id else "outside the service"
+        return f"refund {refund_id} of {amount.amount} {amount.currency} recorded, made {made}"
+
+    return apply
+
+
+def refunded(payload: dict[str, Any]) -> Money:
+    """The money the refund paid back: its successful `refund` transactions."""
+    transactions = payload.get("transactions") or []
+    if not isinstance(transactions, list) or not all(isinstance(t, dict) for t in transactions):
+        raise UnusableEvent("the refund's transactions are not a list of objects")
+    currency = next((t["currency"] for t in transactions if isinstance(t.get("currency"), str)), None)
+    currency = currency or _line_currency(payload)
+    if currency is None:
+        raise UnusableEvent("the refund states no currency (no transaction, no line amount)")
+    total = Decimal(0)
+    for transaction in transactions:
+        if transaction.get("kind") != "refund" or transaction.get("status") != "success":
+            continue
+        if transaction.get("currency", currency) != currency:
+            raise UnusableEvent("the refund's transactions are in more than one currency")
+        try:
+            amount = Decimal(str(transaction.get("amount")))
+        except InvalidOperation:
+            amount = Decimal("NaN")
+        if not amount.is_finite() or amount < 0:
+            raise UnusableEvent(f"a refund transaction has no amount: {transaction.get('amount')!r}")
+        total += amount
+    try:
+        return Money(amount=total, currency=currency).rounded()
+    except ValidationError as error:
+        raise UnusableEvent(f"the refund's amount is not money: {error.error_count()} errors") from error
+
+
+def _line_currency(payload: dict[str, Any]) -> str | None:
+    # A refund that only restocks has no transaction; its lines still carry the order's currency.
+    for line in payload.get("refund_line_items") or []:
+        money = (line.get("subtotal_set") or {}).get("presentment_money") if isinstance(line, dict) else None
+        if isinstance(money, dict) and isinstance(money.get("currency_code"), str):
+            return str(money["currency_code"])
+    return None
+
+
+def _gid(kind: str, value: object) -> str:
+    # The REST payload names resources by their numeric id; the service keeps GIDs.
+    if isinstance(value, int) and value > 0:
+        return f"gid://shopify/{kind}/{value}"
+    if isinstance(value, str) and value.isdigit():
+        return f"gid://shopify/{kind}/{value}"
+    field = "id" if kind == "Refund" else "order_id"
+    raise UnusableEvent(f"the refund has no numeric {field}")
+
+
+def _created_at(payload: dict[str, Any], fallback: datetime) -> datetime:
+    value = payload.get("created_at")
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return fallback
+        if moment.tzinfo is not None:
+            return moment
+    return fallback

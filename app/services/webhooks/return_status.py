@@ -1,0 +1,134 @@
+"""`returns/approve|decline|cancel|close|reopen|process|update`: a Return moved on in Shopify.
+
+What they change:
+
+- The Return's latest status is kept (table `shopify_returns`) and shown with the decision it
+  concerns in `GET /v1/decisions/{id}`: the decision a customer's `returns/request` made, or the
+  decision whose exchange action created the Return. Decisions themselves are never changed.
+- An exchange action still pending (`submitted` or `unknown`) that made this Return, or may have
+  made it without knowing (same order, the answer naming the Return lost), is settled at once by
+  reading the Return back from Shopify (`actions.reconcile`), not from the payload: the read-back
+  is what a lost answer is settled by anyway, and it cannot be fooled by an old event. Processed:
+  the action succeeds. Declined or canceled before it was processed: the action fails and its
+  decision is free for another action. Still open: it is processed, exactly once, as its runner
+  would have done. When Shopify cannot be read, the event is retried later.
+
+Order: an event older than a change already applied to the same Return is skipped by the worker
+(`skip_if_stale`); the row keeps the latest status even against an event that is always handled,
+such as a late `returns/request`. The time of an event is the payload's `updated_at`, else
+`X-Shopify-Triggered-At` (see `inbox.occurred_at`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.channels import SHOPIFY_ORDER_GID
+from app.db import actions as action_rows
+from app.db import shopify_returns, webhook_events
+from app.db.tables import Action, Decision, ShopifyReturn, WebhookEvent
+from app.runtime import Runtime
+from app.services import actions
+from app.services.webhooks.handlers import Apply, UnusableEvent
+
+RETURN_GID = "gid://shopify/Return/"
+STATUSES = frozenset({"requested", "open", "declined", "canceled", "closed"})
+# The status a topic brings about, for a payload that does not state it.
+STATUS_OF_TOPIC = {
+    "returns/request": "requested",
+    "returns/approve": "open",
+    "returns/decline": "declined",
+    "returns/cancel": "canceled",
+    "returns/close": "closed",
+    "returns/reopen": "open",
+}
+TOPICS = (
+    "returns/approve",
+    "returns/decline",
+    "returns/cancel",
+    "returns/close",
+    "returns/reopen",
+    "returns/process",
+    "returns/update",
+)
+
+
+async def prepare(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply:
+    payload = event.payload or {}
+    return_id = event.subject
+    if return_id is None or not return_id.startswith(RETURN_GID):
+        raise UnusableEvent("the event names no Return (admin_graphql_api_id or id)")
+    async with runtime.sessions() as session:
+        concerned = await action_rows.pending_exchanges(session, return_id, order_gid(payload))
+    settled: list[Action] = []
+    for action in concerned:
+        found = await actions.reconcile(runtime.sessions, runtime.connectors, action.id)
+        settled.append(found or action)
+
+    async def apply(session: AsyncSession) -> str:
+        newer = await record(session, event, status_of(event.topic, payload))
+        status = status_of(event.topic, payload) or "unchanged"
+        outcome = [f"return {return_id}: status {status}" if newer else "a later status stands"]
+        outcome += [f"exchange {action.id} {action.status}" for action in settled]
+        return "; ".join(outcome)
+
+    return apply
+
+
+async def record(session: AsyncSession, event: WebhookEvent, status: str | None) -> bool:
+    """Keep what the event says about its Return, unless a later event said something already."""
+    if event.subject is None or not event.subject.startswith(RETURN_GID):
+        return False
+    seen = ShopifyReturn(
+        return_id=event.subject,
+        channel=event.channel,
+        status=status,
+        last_topic=event.topic,
+        changed_at=event.occurred_at,
+        webhook_event_id=event.id,
+    )
+    return await shopify_returns.record(session, seen)
+
+
+def status_of(topic: str, payload: dict[str, Any]) -> str | None:
+    """The payload's own status when it is one Shopify defines, else what the topic implies."""
+    stated = payload.get("status")
+    if isinstance(stated, str) and stated.lower() in STATUSES:
+        return stated.lower()
+    return STATUS_OF_TOPIC.get(topic)
+
+
+async def for_decision(
+    session: AsyncSession, decision: Decision, action_answers: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The Returns a decision concerns, with their latest status: the one a customer's request
+    made it for, and those its actions created."""
+    return_ids = {str(a["shopify"]["return_id"]) for a in action_answers if a["shopify"].get("return_id")}
+    if decision.webhook_event_id is not None:
+        cause = await webhook_events.get(session, decision.webhook_event_id)
+        if cause is not None and cause.subject and cause.subject.startswith(RETURN_GID):
+            return_ids.add(cause.subject)
+    return [
+        {
+            "return_id": row.return_id,
+            "status": row.status,
+            "last_event": row.last_topic,
+            "changed_at": row.changed_at.isoformat().replace("+00:00", "Z"),
+        }
+        for row in await shopify_returns.get_many(session, return_ids)
+    ]
+
+
+def order_gid(payload: dict[str, Any]) -> str | None:
+    """The Order a return payload names, as a GID."""
+    order = payload.get("order")
+    if isinstance(order, dict):
+        gid = order.get("admin_graphql_api_id")
+        if isinstance(gid, str) and SHOPIFY_ORDER_GID.match(gid):
+            return gid
+        if isinstance(order.get("id"), int):
+            return f"gid://shopify/Order/{order['id']}"
+    return None
