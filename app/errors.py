@@ -128,11 +128,14 @@ class UpstreamError(ProblemError):
     code = "upstream_bad_response"
     title = "The channel answered badly"
     temporary: ClassVar[bool] = False
+    # What a 503 tells the caller when the channel named no wait of its own: the contract promises one.
+    default_retry_after: ClassVar[float | None] = None
 
     def __init__(self, detail: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         headers = dict(kwargs.pop("headers", None) or {})
-        if retry_after is not None:
-            headers.setdefault("Retry-After", str(max(1, round(retry_after))))
+        wait = retry_after if retry_after is not None else self.default_retry_after
+        if wait is not None:
+            headers.setdefault("Retry-After", str(max(1, round(wait))))
         super().__init__(detail, headers=headers, **kwargs)
         self.retry_after = retry_after
 
@@ -151,6 +154,7 @@ class UpstreamUnavailable(UpstreamError):
     code = "upstream_unavailable"
     title = "The channel is unavailable"
     temporary = True
+    default_retry_after = 5.0
 
 
 class UpstreamRateLimited(UpstreamError):
@@ -158,6 +162,7 @@ class UpstreamRateLimited(UpstreamError):
     code = "upstream_rate_limited"
     title = "The channel's rate limit is reached"
     temporary = True
+    default_retry_after = 5.0
 
 
 class RateLimitWaitTooLong(UpstreamRateLimited):

@@ -9,6 +9,7 @@ multiprocess mode); the directory must be empty when the service starts.
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -50,8 +51,8 @@ UPSTREAM_RETRIES = Counter(
 )
 UPSTREAM_THROTTLED = Counter(
     "returns_router_upstream_throttled_total",
-    "Calls a channel's API refused for its rate limit (429 or equivalent).",
-    ["upstream"],
+    "Calls to a channel's API that the service's own rate limit made wait, or refused (503).",
+    ["upstream", "action"],
 )
 WEBHOOK_INBOX_DEPTH = Gauge(
     "returns_router_webhook_inbox_depth",
@@ -75,7 +76,7 @@ def record_decision(channel: str, classification: str, queue: str) -> None:
 
 
 def record_upstream_call(upstream: str, outcome: str, seconds: float) -> None:
-    """One call to `upstream` (e.g. `amazon_us.orders`), `outcome` an HTTP status or error code."""
+    """One call to `upstream` (e.g. `amazon_us.get_order`); `outcome` one of `calls.OUTCOMES`."""
     UPSTREAM_CALLS.labels(upstream, outcome).inc()
     UPSTREAM_LATENCY.labels(upstream).observe(seconds)
 
@@ -84,8 +85,8 @@ def record_retry(upstream: str, code: str) -> None:
     UPSTREAM_RETRIES.labels(upstream, code).inc()
 
 
-def record_throttle(upstream: str) -> None:
-    UPSTREAM_THROTTLED.labels(upstream).inc()
+def record_throttle(upstream: str, action: Literal["waited", "refused"]) -> None:
+    UPSTREAM_THROTTLED.labels(upstream, action).inc()
 
 
 def record_webhook_inbox(depth: int, oldest_age_seconds: float) -> None:

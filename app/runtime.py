@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import asyncpg
 import httpx
-from httpx_aiohttp import AiohttpTransport
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.channels import ShopifyChannel
 from app.connectors.registry import Connectors
+from app.connectors.transport import AiohttpTransport
 from app.db.engine import create_engine, create_sessionmaker, open_append_pool
 from app.policy import PolicyBook
 from app.services.api_keys import Authenticator

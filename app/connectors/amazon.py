@@ -20,6 +20,7 @@ from app.channels import AMAZON_ORDER_ID, AmazonChannel
 from app.connectors.amazon_auth import AccessTokens
 from app.connectors.amazon_orders import INCLUDED_DATA, order_from_amazon
 from app.connectors.base import retry_after, transport_error
+from app.connectors.calls import recorded_call
 from app.connectors.lookups import AnswerCache, Lookups
 from app.connectors.ratelimit import Buckets, Limit, RateLimiter
 from app.connectors.retry import RetryPolicy, with_retries
@@ -64,6 +65,7 @@ class AmazonConnector:
         self._sleep = sleep
         self._base = channel.endpoint.rstrip("/")
         self._account = seller_account(channel)
+        self._label = get_order_label(channel)  # this upstream in the metrics
 
     @classmethod
     def build(
@@ -84,6 +86,7 @@ class AmazonConnector:
             client_id=channel.lwa_client_id,
             client_secret=channel.lwa_client_secret,
             refresh_token=channel.refresh_token,
+            label=f"{channel.key}.lwa_token",
         )
         # Amazon counts getOrder per seller account and application, whatever replica calls. One
         # token of the burst is held back: calls leave on schedule but can arrive out of step (a new
@@ -95,6 +98,7 @@ class AmazonConnector:
             Limit(rate=channel.get_order_rate, burst=max(1, channel.get_order_burst - 1)),
             max_wait=max_wait,
             upstream=UPSTREAM,
+            label=get_order_label(channel),
         )
         orders = Lookups[Order](
             cache,
@@ -102,7 +106,7 @@ class AmazonConnector:
             encode=lambda order: order.model_dump_json().encode(),
             decode=Order.model_validate_json,
         )
-        return cls(channel, http, tokens=tokens, limiter=limiter, orders=orders)
+        return cls(channel, http, tokens=tokens, limiter=limiter, orders=orders, retry=RETRY)
 
     async def resolve_order(self, order_ref: str) -> Order:
         order_id = order_ref.strip()
@@ -116,7 +120,7 @@ class AmazonConnector:
 
         async def fetch() -> Order:
             return await with_retries(
-                lambda: self._get_order(order_id), self._retry, upstream=UPSTREAM, sleep=self._sleep
+                lambda: self._get_order(order_id), self._retry, upstream=self._label, sleep=self._sleep
             )
 
         return await self._orders.get(f"{self.channel.key}:{self._account}:order:{order_id}", fetch)
@@ -124,19 +128,20 @@ class AmazonConnector:
     async def _get_order(self, order_id: str) -> Order:
         token = await self._tokens.current()
         await self._limiter.acquire()
-        try:
-            response = await self._http.get(
-                self._base + GET_ORDER.format(order_id=quote(order_id, safe="")),
-                # Never BUYER or RECIPIENT: see INCLUDED_DATA. The model's arrays are comma-separated.
-                params={"includedData": ",".join(INCLUDED_DATA)},
-                headers={"x-amz-access-token": token, "accept": "application/json"},
-                timeout=TIMEOUT,
-            )
-        except httpx.TransportError as error:
-            raise transport_error(error, UPSTREAM) from error
-        if response.status_code == 200:
-            return order_from_amazon(_json(response), self.channel, sandbox=False)
-        raise await self._refusal(response, order_id, token)
+        async with recorded_call(self._label):
+            try:
+                response = await self._http.get(
+                    self._base + GET_ORDER.format(order_id=quote(order_id, safe="")),
+                    # Never BUYER or RECIPIENT: see INCLUDED_DATA. The model's arrays are comma-separated.
+                    params={"includedData": ",".join(INCLUDED_DATA)},
+                    headers={"x-amz-access-token": token, "accept": "application/json"},
+                    timeout=TIMEOUT,
+                )
+            except httpx.TransportError as error:
+                raise transport_error(error, UPSTREAM) from error
+            if response.status_code == 200:
+                return order_from_amazon(_json(response), self.channel, sandbox=False)
+            raise await self._refusal(response, order_id, token)
 
     async def _refusal(self, response: httpx.Response, order_id: str, token: str) -> ProblemError:
         status, codes = response.status_code, _error_codes(response)
@@ -161,6 +166,10 @@ class AmazonConnector:
         if status >= 500:
             return UpstreamUnavailable(said, retry_after=retry_after(response))
         return UpstreamBadResponse(said)
+
+
+def get_order_label(channel: AmazonChannel) -> str:
+    return f"{channel.key}.get_order"
 
 
 def seller_account(channel: AmazonChannel) -> str:

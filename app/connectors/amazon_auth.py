@@ -15,6 +15,7 @@ import httpx
 from pydantic import SecretStr
 
 from app.connectors.base import retry_after, transport_error
+from app.connectors.calls import recorded_call
 from app.errors import UpstreamAuthFailed, UpstreamBadResponse, UpstreamRateLimited, UpstreamUnavailable
 
 UPSTREAM = "Login with Amazon"
@@ -32,9 +33,11 @@ class AccessTokens:
         client_id: str,
         client_secret: SecretStr,
         refresh_token: SecretStr,
+        label: str,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = http
+        self._label = label  # this upstream in the metrics
         self._token_url = token_url
         self._form = {
             "grant_type": "refresh_token",
@@ -65,24 +68,30 @@ class AccessTokens:
 
     async def _refresh(self) -> tuple[str, float]:
         form = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in self._form.items()}
-        try:
-            response = await self._http.post(self._token_url, data=form, timeout=TIMEOUT)
-        except httpx.TransportError as error:
-            raise transport_error(error, UPSTREAM) from error
-        if response.status_code in (400, 401, 403):
-            # invalid_grant (a revoked or wrong refresh token), invalid_client: no retry mends it.
-            raise UpstreamAuthFailed(f"{UPSTREAM} refused the credentials ({_error_name(response)})")
-        if response.status_code == 429:
-            raise UpstreamRateLimited(
-                f"{UPSTREAM} throttled the token request", retry_after=retry_after(response)
-            )
-        if response.status_code >= 500:
-            raise UpstreamUnavailable(
-                f"{UPSTREAM} answered {response.status_code}", retry_after=retry_after(response)
-            )
-        if response.status_code != 200:
-            raise UpstreamBadResponse(f"{UPSTREAM} answered {response.status_code}")
-        return _token(response)
+        async with recorded_call(self._label):
+            try:
+                response = await self._http.post(self._token_url, data=form, timeout=TIMEOUT)
+            except httpx.TransportError as error:
+                raise transport_error(error, UPSTREAM) from error
+            return _token(_accepted(response))
+
+
+def _accepted(response: httpx.Response) -> httpx.Response:
+    """The response if it is the token's, else the error it means."""
+    if response.status_code in (400, 401, 403):
+        # invalid_grant (a revoked or wrong refresh token), invalid_client: no retry mends it.
+        raise UpstreamAuthFailed(f"{UPSTREAM} refused the credentials ({_error_name(response)})")
+    if response.status_code == 429:
+        raise UpstreamRateLimited(
+            f"{UPSTREAM} throttled the token request", retry_after=retry_after(response)
+        )
+    if response.status_code >= 500:
+        raise UpstreamUnavailable(
+            f"{UPSTREAM} answered {response.status_code}", retry_after=retry_after(response)
+        )
+    if response.status_code != 200:
+        raise UpstreamBadResponse(f"{UPSTREAM} answered {response.status_code}")
+    return response
 
 
 def _token(response: httpx.Response) -> tuple[str, float]:

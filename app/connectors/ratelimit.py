@@ -18,6 +18,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app import metrics
 from app.errors import RateLimitWaitTooLong, UpstreamUnavailable
 
 
@@ -60,22 +61,27 @@ class RateLimiter:
         *,
         max_wait: float,
         upstream: str,
+        label: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`upstream` names the operation to people (in a 503's detail), `label` in the metrics."""
         self.buckets, self.key, self.limit, self.max_wait = buckets, key, limit, max_wait
         self.upstream = upstream
+        self.label = label or upstream
         self._sleep = sleep
 
     async def acquire(self) -> None:
         """Wait for a token; raises `RateLimitWaitTooLong` when it is further than `max_wait` away."""
         reservation = await self.buckets.reserve(self.key, self.limit, self.max_wait)
         if not reservation.granted:
+            metrics.record_throttle(self.label, "refused")
             raise RateLimitWaitTooLong(
                 f"{self.upstream}: the rate limit ({self.limit.rate:g}/s) has a backlog of "
                 f"{reservation.wait:.1f} s, more than the {self.max_wait:g} s a request may wait.",
                 retry_after=reservation.wait - self.max_wait,
             )
         if reservation.wait > 0:
+            metrics.record_throttle(self.label, "waited")
             await self._sleep(reservation.wait)
 
     async def exhausted(self) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import exists, select, text, update
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -171,3 +171,13 @@ async def list_recent(
         query = query.where(WebhookEvent.topic == topic)
     query = query.order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit)
     return (await session.scalars(query)).all()
+
+
+async def backlog(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many events wait (pending or being processed), and when the oldest of them arrived."""
+    # One index range scan on (status, received_at): cheap however long the processed history is.
+    waiting = WebhookEvent.status.in_((EventStatus.pending, EventStatus.processing))
+    row = (
+        await session.execute(select(func.count(), func.min(WebhookEvent.received_at)).where(waiting))
+    ).one()
+    return int(row[0]), row[1]

@@ -106,6 +106,7 @@ def rig_for(channel: AmazonChannel, http: httpx.AsyncClient) -> Callable[..., Ri
             client_id=channel.lwa_client_id,
             client_secret=channel.lwa_client_secret,
             refresh_token=channel.refresh_token,
+            label="amazon_us.lwa_token",
             clock=token_clock,
         )
         # The bucket's clock stands still: what each call waited is its place in the schedule.

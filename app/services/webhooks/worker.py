@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import structlog
 from pydantic import ValidationError
 
+from app import metrics
 from app.connectors.retry import RetryPolicy
 from app.db import webhook_events as inbox
 from app.db.tables import WebhookEvent
@@ -32,6 +34,8 @@ LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 # Between attempts: 5 s, 10 s, 20 s ... up to 15 minutes, jittered; eight attempts span about an hour.
 BACKOFF = RetryPolicy(attempts=MAX_ATTEMPTS, base_delay=5.0, max_delay=900.0, max_retry_after=900.0)
+# How often the loop measures the inbox for /metrics: often enough to graph, rarely enough to cost nothing.
+BACKLOG_EVERY = 5.0
 
 
 def _now() -> datetime:
@@ -106,11 +110,22 @@ class Worker:
             ):
                 events.info("webhook_retry_scheduled", error=description, wait=round(wait, 1))
 
+    async def record_backlog(self) -> None:
+        """Set the inbox depth and age gauges from the database."""
+        async with self._runtime.sessions() as session:
+            depth, oldest = await inbox.backlog(session)
+        age = (self._clock() - _aware(oldest)).total_seconds() if oldest is not None else 0.0
+        metrics.record_webhook_inbox(depth, max(0.0, age))
+
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
         """Process events until `stop` is set; the event in hand is finished first."""
         log.info("worker_started", poll_interval=poll_interval)
+        measured_at = -BACKLOG_EVERY
         while not stop.is_set():
             try:
+                if time.monotonic() - measured_at >= BACKLOG_EVERY:
+                    measured_at = time.monotonic()
+                    await self.record_backlog()
                 busy = await self.process_next()
             except Exception as error:  # noqa: BLE001 - e.g. the database is away: wait and try again
                 log.warning("worker_claim_failed", error=type(error).__name__)
@@ -119,6 +134,11 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), poll_interval)
         log.info("worker_stopped")
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives timestamps back without their zone; they were stored in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _permanent(error: Exception) -> bool:

@@ -316,3 +316,41 @@ async def test_an_effect_that_fails_halfway_is_rolled_back_with_its_event(
     assert await all_decisions(sessions) == []
     retried = await event(sessions, webhook_id)
     assert (retried.status, retried.last_error) == ("pending", "RuntimeError: the disk is full")
+
+
+async def test_the_worker_loop_reports_the_inbox_depth_and_age_to_metrics(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    from prometheus_client import REGISTRY
+
+    from app import metrics
+
+    def gauge(name: str) -> float | None:
+        return REGISTRY.get_sample_value(name)
+
+    await receive(client, return_request_payload())
+    await receive(client, return_request_payload(return_id=9_002))
+    clock = Clock()
+    clock.advance(timedelta(minutes=3))
+    await Worker(runtime, clock=clock).record_backlog()
+    assert gauge("returns_router_webhook_inbox_depth") == 2
+    age = gauge("returns_router_webhook_inbox_oldest_age_seconds")
+    assert age is not None
+    assert 170 <= age <= 200
+
+    # The loop measures as it starts (both still waiting), then works; afterwards the inbox is empty.
+    metrics.record_webhook_inbox(-1, -1)
+    stop = asyncio.Event()
+    worker = Worker(runtime)
+    running = asyncio.create_task(worker.run(stop, poll_interval=0.05))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        async with runtime.sessions() as session:
+            if (await webhook_events.backlog(session))[0] == 0:
+                break
+    stop.set()
+    await running
+    assert gauge("returns_router_webhook_inbox_depth") == 2
+    await worker.record_backlog()
+    assert gauge("returns_router_webhook_inbox_depth") == 0
+    assert gauge("returns_router_webhook_inbox_oldest_age_seconds") == 0
