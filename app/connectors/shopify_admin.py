@@ -12,7 +12,10 @@ from typing import Any
 import httpx
 import structlog
 
+from app import metrics
 from app.channels import ShopifyChannel
+from app.connectors.base import transport_error
+from app.connectors.calls import recorded_call
 from app.connectors.retry import RetryPolicy, with_retries
 from app.connectors.shopify_throttle import CostThrottle
 from app.errors import (
@@ -20,13 +23,11 @@ from app.errors import (
     UpstreamBadResponse,
     UpstreamError,
     UpstreamRateLimited,
-    UpstreamTimeout,
     UpstreamUnavailable,
 )
 
 log = structlog.get_logger(__name__)
 
-UPSTREAM = "shopify"
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
@@ -45,6 +46,7 @@ class ShopifyAdmin:
         self._http = http
         self._token = channel.access_token
         self.throttle = throttle or CostThrottle()
+        self._label = f"{channel.key}.admin_graphql"  # a fixed metric label: never the operation's variables
 
     async def execute(
         self,
@@ -63,24 +65,24 @@ class ShopifyAdmin:
         return await with_retries(
             lambda: self._send(operation, document, variables),
             retry,
-            upstream=UPSTREAM,
+            upstream=self._label,
             retryable=only_throttled if throttled_only else None,
         )
 
     async def _send(self, operation: str, document: str, variables: Mapping[str, Any]) -> Mapping[str, Any]:
-        await self.throttle.acquire(operation)
-        try:
-            response = await self._http.post(
-                self.channel.admin_url,
-                json={"query": document, "operationName": operation, "variables": dict(variables)},
-                headers={"X-Shopify-Access-Token": self._token.get_secret_value()},
-                timeout=TIMEOUT,
-            )
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"Shopify did not answer {operation} in time.") from exc
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable(f"Shopify cannot be reached ({type(exc).__name__}).") from exc
-        return self._data(operation, response)
+        if await self.throttle.acquire(operation):
+            metrics.record_throttle(self._label, "waited")
+        async with recorded_call(self._label):
+            try:
+                response = await self._http.post(
+                    self.channel.admin_url,
+                    json={"query": document, "operationName": operation, "variables": dict(variables)},
+                    headers={"X-Shopify-Access-Token": self._token.get_secret_value()},
+                    timeout=TIMEOUT,
+                )
+            except httpx.TransportError as error:
+                raise transport_error(error, f"Shopify ({operation})") from error
+            return self._data(operation, response)
 
     def _data(self, operation: str, response: httpx.Response) -> Mapping[str, Any]:
         status = response.status_code

@@ -47,8 +47,9 @@ class CostThrottle:
         missing = min(cost, self.maximum) - self.available()
         return max(0.0, missing / self.restore_rate)
 
-    async def acquire(self, operation: str) -> None:
+    async def acquire(self, operation: str) -> bool:
         """Wait until the bucket can afford `operation`, then take its cost out of the local view.
+        True when it had to wait.
 
         Taking the points before the answer arrives keeps concurrent callers from all spending the
         same points; the next `throttleStatus` corrects the estimate.
@@ -60,6 +61,7 @@ class CostThrottle:
                 await self._sleep(wait)
             self._available = self.available() - cost
             self._seen_at = self._clock()
+        return wait > 0
 
     def observe(self, operation: str, extensions: Mapping[str, Any] | None) -> None:
         """Update the bucket from an answer's `extensions.cost`; a missing or odd one is ignored."""

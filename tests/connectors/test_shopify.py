@@ -12,6 +12,7 @@ import httpx
 import pytest
 import respx
 from graphql.validation import NoDeprecatedCustomRule
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from app.channels import ShopifyChannel
@@ -129,6 +130,26 @@ async def test_throttled_on_200_and_on_429_is_retried(
         order = await ShopifyConnector(channel, http).resolve_order("gid://shopify/Order/450789469")
     assert order.order_ref == "#1001"
     assert fake.calls["OrderById"] == 3
+
+
+async def test_calls_and_retries_are_counted_in_metrics_under_a_fixed_label(
+    channel: ShopifyChannel, http: httpx.AsyncClient
+) -> None:
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"upstream": "shopify_ca.admin_graphql", **labels}) or 0.0
+
+    calls = "returns_router_upstream_calls_total"
+    before = {outcome: value(calls, outcome=outcome) for outcome in ("ok", "throttled")}
+    retries = value("returns_router_upstream_retries_total", code="upstream_rate_limited")
+    fake = FakeShopify.with_fixtures()
+    fake.before["OrderById"] = [FakeShopify.throttled(429)]
+    with respx.mock() as mock:
+        mock.post(ADMIN_URL).mock(side_effect=fake.handle)
+        await ShopifyConnector(channel, http).resolve_order("gid://shopify/Order/450789469")
+
+    assert value(calls, outcome="throttled") == before["throttled"] + 1
+    assert value(calls, outcome="ok") == before["ok"] + 1
+    assert value("returns_router_upstream_retries_total", code="upstream_rate_limited") == retries + 1
 
 
 async def test_5xx_and_timeouts_are_retried_on_reads(
