@@ -21,9 +21,10 @@ RUN groupadd --system --gid 10001 router \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /srv
 # `python -m app` runs the package from /srv; app/db/migrate.py finds ../migrations beside it.
-COPY --chown=router:router app ./app
-COPY --chown=router:router migrations ./migrations
-COPY --chown=router:router alembic.ini ./
+# The code stays root's: the service can read it, not change it.
+COPY app ./app
+COPY migrations ./migrations
+COPY alembic.ini ./
 USER router
 EXPOSE 8000
 VOLUME ["/data"]
