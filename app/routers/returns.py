@@ -33,7 +33,10 @@ async def route_return(
     Each call stores a decision. With an `Idempotency-Key`, a repeat of the same body answers the
     first decision again (header `Idempotent-Replayed: true`) instead of storing another.
     """
-    request_fingerprint = fingerprint("POST", PATH, body.model_dump(mode="json", exclude_unset=True))
+    # Only a keyed request is compared with an earlier one.
+    request_fingerprint = (
+        fingerprint("POST", PATH, body.model_dump(mode="json", exclude_unset=True)) if idempotency_key else ""
+    )
     async with runtime.idempotency.claim(caller.key_id, idempotency_key, request_fingerprint) as claim:
         if claim.replay is not None:
             return replayed(claim.replay)
