@@ -28,6 +28,7 @@ class Evaluation:
     item_titles: tuple[str, ...]  # of the lines the customer asked about, for the reply
     final_sale: bool  # ineligible only because every line is final sale
     steps: tuple[ExplanationStep, ...]
+    kept_titles: tuple[str, ...] = ()  # lines asked about that cannot come back while others can
 
     @property
     def policy_ref(self) -> str:

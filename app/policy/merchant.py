@@ -279,6 +279,9 @@ def evaluate_merchant(
         item_titles=tuple(returned.line.title for returned in returnable or requested.lines),
         final_sale=bool(requested.lines) and not returnable,
         steps=tuple(trace.steps),
+        kept_titles=tuple(
+            asked.line.title for asked in requested.lines if returnable and asked not in returnable
+        ),
     )
 
 

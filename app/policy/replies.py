@@ -173,6 +173,12 @@ VARIABLES: dict[str, Callable[[_Facts], Any]] = {
     "fba": lambda facts: facts.order.fulfillment is Fulfillment.amazon,
     "return_required": lambda facts: facts.evaluation.result.return_required,
     "final_sale": lambda facts: facts.evaluation.final_sale,
+    # Lines the customer asked about that stay with them (final sale) while the others come back.
+    "kept_items_text": lambda facts: (
+        str(format_list(list(facts.evaluation.kept_titles), locale=facts.where))
+        if facts.evaluation.kept_titles
+        else None
+    ),
 }
 
 

@@ -152,10 +152,21 @@ def test_final_sale_lines_leave_the_others_returnable(decide: Decide) -> None:
     assert verdict.policy.eligible is True
     assert verdict.policy.returned_value == cad("30.00")
     assert verdict.policy.restocking_fee.amount == cad("4.50")
-    # Only what can come back is counted and offered in the reply.
+    # Only what can come back is counted and offered; the reply says what stays with the customer.
     assert result_of(verdict, "shopify.returned_value") == "TEE-01 x1: 30.00 CAD"
-    assert "Tee-01" in verdict.template.body
-    assert "Drs-01" not in verdict.template.body
+    assert "your order #1001 (Tee-01)" in verdict.template.body
+    assert "Please note that Drs-01 cannot be returned under our return policy" in verdict.template.body
+
+
+def test_nothing_is_said_to_be_kept_when_every_line_can_come_back(decide: Decide) -> None:
+    order = shopify_order(
+        lines=[line("DRS-01", "120.00 CAD", tags=["final-sale"]), line("TEE-01", "30.00 CAD")]
+    )
+
+    defect = decide(order, AS_OF, reason="defective")  # a defect is never final sale
+
+    assert defect.policy.returned_value == cad("150.00")
+    assert "cannot be returned" not in defect.template.body
 
 
 @pytest.mark.parametrize(("price", "returnless"), [("20.00", True), ("20.01", False)])
