@@ -72,16 +72,23 @@ class Idempotency:
                     await records.release(session, api_key_id, key)
 
     async def _claim(self, api_key_id: str, key: str, fingerprint: str) -> Replay | None:
-        now = datetime.now(UTC)
-        terms = dict(now=now, expires_at=now + self._ttl, locked_until=now + CLAIM_TIMEOUT)
-        async with self._sessions.begin() as session:
-            if await records.insert_if_absent(session, api_key_id, key, fingerprint, **terms):
-                return None
-            if await records.take_over(session, api_key_id, key, fingerprint, **terms):
-                return None
-            record = await records.get(session, api_key_id, key)
-        if record is None:  # released between our insert and our read: the key is free again
-            return await self._claim(api_key_id, key, fingerprint)
+        for _ in range(3):
+            now = datetime.now(UTC)
+            terms = dict(now=now, expires_at=now + self._ttl, locked_until=now + CLAIM_TIMEOUT)
+            async with self._sessions.begin() as session:
+                if await records.insert_if_absent(session, api_key_id, key, fingerprint, **terms):
+                    return None
+                if await records.take_over(session, api_key_id, key, fingerprint, **terms):
+                    return None
+                record = await records.get(session, api_key_id, key)
+            if record is not None:
+                break
+            # Released between our insert and our read (its request failed): the key is free, try again.
+        else:
+            raise IdempotencyInFlight(
+                "Requests with this Idempotency-Key keep starting and failing; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
         if record.fingerprint != fingerprint:
             raise IdempotencyConflict(
                 "This Idempotency-Key was used with a different request; use a new key for a new request."
