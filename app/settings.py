@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -65,8 +64,10 @@ class Settings(BaseSettings):
             return [SecretStr(part.strip()) for part in value.split(",") if part.strip()]
         return value
 
-    @cached_property
+    @property
     def channels(self) -> dict[str, Channel]:
+        # Built on each access, never cached: a copy of the settings (`model_copy`) must not carry
+        # the channels of the settings it was copied from.
         amazon = AmazonChannel(
             key="amazon_us",
             timezone=self.channel_amazon_us_timezone,
