@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from babel.numbers import get_currency_precision
 from pydantic import (
@@ -245,27 +245,27 @@ def _strip(value: str) -> str:
 OrderRef = Annotated[str, AfterValidator(_strip), StringConstraints(min_length=1, max_length=255)]
 
 
+# The contract's example request: shown in the OpenAPI document, and what bench/route.py sends.
+EXAMPLE_RETURN_REQUEST: dict[str, Any] = {
+    "order_ref": "113-4567890-1234567",
+    "channel": "amazon_us",
+    "ticket_id": "T-88213",
+    "customer_message": "The kettle arrived with a cracked lid.",
+    "reason": "damaged",
+    "items": [{"sku": "KET-01", "quantity": 1}],
+    "requested_resolution": "refund",
+    "locale": "en-US",
+    "customer_contacted_at": "2026-12-03T14:40:00Z",
+    "as_of": "2026-12-03T15:00:00Z",
+}
+
+
 class ReturnRequest(BaseModel):
     """`POST /v1/returns/route`: what the helpdesk knows about the return."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "order_ref": "113-4567890-1234567",
-                    "channel": "amazon_us",
-                    "ticket_id": "T-88213",
-                    "customer_message": "The kettle arrived with a cracked lid.",
-                    "reason": "damaged",
-                    "items": [{"sku": "KET-01", "quantity": 1}],
-                    "requested_resolution": "refund",
-                    "locale": "en-US",
-                    "customer_contacted_at": "2026-12-03T14:40:00Z",
-                    "as_of": "2026-12-03T15:00:00Z",
-                }
-            ]
-        },
+        json_schema_extra={"examples": [EXAMPLE_RETURN_REQUEST]},
     )
 
     order_ref: OrderRef

@@ -36,22 +36,13 @@ from pathlib import Path
 
 import asyncpg
 
+from app.domain import EXAMPLE_RETURN_REQUEST
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-BODY = {
-    "order_ref": "113-4567890-1234567",
-    "channel": "amazon_us",
-    "ticket_id": "T-88213",
-    "customer_message": "The kettle arrived with a cracked lid.",
-    "reason": "damaged",
-    "items": [{"sku": "KET-01", "quantity": 1}],
-    "requested_resolution": "refund",
-    "locale": "en-US",
-    "customer_contacted_at": "2026-12-03T14:40:00Z",
-    "as_of": "2026-12-03T15:00:00Z",
-}
+BODY = EXAMPLE_RETURN_REQUEST  # the contract's example, as the OpenAPI document shows it
 
 LUA = """
 wrk.method = "POST"

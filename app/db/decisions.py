@@ -22,7 +22,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,7 +130,7 @@ async def for_replay(
     channel: str,
     *,
     since: datetime | None = None,
-    after: tuple[datetime, uuid.UUID] | None = None,
+    after: PagePosition | None = None,
     limit: int = 500,
 ) -> Sequence[Row[Any]]:
     """One page of `channel`'s decisions, oldest first, created at or after `since` and after the
@@ -156,14 +155,7 @@ async def for_replay(
     if since is not None:
         query = query.where(DecisionRow.created_at >= since)
     if after is not None:
-        created_at, decision_id = after
-        # Spelt out rather than a row-value comparison, so each side binds through its column's type.
-        query = query.where(
-            or_(
-                DecisionRow.created_at > created_at,
-                and_(DecisionRow.created_at == created_at, DecisionRow.id > decision_id),
-            )
-        )
+        query = query.where(beyond(after, newest_first=False))
     return (await session.execute(query)).all()
 
 
@@ -204,10 +196,26 @@ class DecisionFilters:
 
 @dataclass(frozen=True)
 class PagePosition:
-    """The last decision of a page: the next page starts strictly after it, newest first."""
+    """The last decision of a page: the next page starts strictly after it."""
 
     created_at: datetime
     id: uuid.UUID
+
+
+def beyond(position: PagePosition, *, newest_first: bool) -> ColumnElement[bool]:
+    """The decisions after `position` in (created_at, id) order, in either direction.
+
+    Spelt out rather than a row-value comparison, so each side binds through its column's type.
+    """
+    if newest_first:
+        return or_(
+            DecisionRow.created_at < position.created_at,
+            and_(DecisionRow.created_at == position.created_at, DecisionRow.id < position.id),
+        )
+    return or_(
+        DecisionRow.created_at > position.created_at,
+        and_(DecisionRow.created_at == position.created_at, DecisionRow.id > position.id),
+    )
 
 
 @dataclass(frozen=True)
@@ -226,9 +234,7 @@ async def list_newest_first(
     """
     query = select(DecisionRow.created_at, DecisionRow.id, DecisionRow.answer).where(*filters.conditions())
     if after is not None:
-        query = query.where(
-            tuple_(DecisionRow.created_at, DecisionRow.id) < tuple_(after.created_at, after.id)
-        )
+        query = query.where(beyond(after, newest_first=True))
     query = query.order_by(DecisionRow.created_at.desc(), DecisionRow.id.desc()).limit(limit)
     rows = (await session.execute(query)).all()
     return [ListedDecision(PagePosition(created_at, id_), answer) for created_at, id_, answer in rows]

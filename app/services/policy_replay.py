@@ -60,7 +60,7 @@ async def replay(
 ) -> ReplaySummary:
     """Decide `channel`'s stored decisions (oldest first, at most `limit`) again with `book`."""
     run = Replay(book, channel, draft_ref, since=since, examples_wanted=examples)
-    after: tuple[datetime, Any] | None = None
+    after: decisions.PagePosition | None = None
     read = 0
     while True:
         size = PAGE if limit is None else min(PAGE, limit - read)
@@ -77,7 +77,7 @@ async def replay(
         # Deciding is CPU work (templates included): off the event loop, so other requests go on.
         await asyncio.to_thread(run.run, [_stored(row) for row in rows])
         read += len(rows)
-        after = (rows[-1].created_at, rows[-1].id)
+        after = decisions.PagePosition(rows[-1].created_at, rows[-1].id)
 
 
 def _stored(row: Row[Any]) -> StoredDecision:
