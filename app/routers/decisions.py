@@ -51,6 +51,11 @@ class DecisionWithActions(Decision):
     )
 
 
+def visible_only_to(caller: Caller) -> str | None:
+    """Whose decisions `caller` may see: None for every decision (`read`), else its own key's (`route`)."""
+    return None if Scope.read in caller.scopes else caller.key_id
+
+
 async def load_decision(
     decision_id: Annotated[str, Path(description="The decision's id (a UUID).", max_length=64)],
     caller: ReaderCaller,
@@ -64,7 +69,8 @@ async def load_decision(
         row = await decisions.get(session, uuid.UUID(decision_id))
     except ValueError:
         row = None  # not a UUID: no such decision, like any other unknown id
-    if row is None or (Scope.read not in caller.scopes and row.api_key_id != caller.key_id):
+    only = visible_only_to(caller)
+    if row is None or (only is not None and row.api_key_id != only):
         raise DecisionNotFound(f"No decision {decision_id}.")
     return row
 
@@ -140,11 +146,6 @@ CreatedBefore = Annotated[
 ]
 
 
-def _own_decisions_only(caller: Caller) -> str | None:
-    # The rule of load_decision: `read` sees every decision, `route` alone the ones it made.
-    return None if Scope.read in caller.scopes else caller.key_id
-
-
 @router.get(
     "/decisions",
     response_model=DecisionList,
@@ -182,7 +183,7 @@ async def list_decisions(
         created_before=created_before,
         ticket_id=ticket_id,
         order_ref=order_ref,
-        api_key_id=_own_decisions_only(caller),
+        api_key_id=visible_only_to(caller),
     )
     page = await decision_pages.page(session, filters, cursor, limit)
     return JSONResponse({"items": page.items, "next_cursor": page.next_cursor})
@@ -207,7 +208,7 @@ async def decision_stats(
     the decisions it made.
     """
     filters = DecisionFilters(
-        created_after=created_after, created_before=created_before, api_key_id=_own_decisions_only(caller)
+        created_after=created_after, created_before=created_before, api_key_id=visible_only_to(caller)
     )
     groups = await decision_pages.stats(session, group_by.value, filters)
     return DecisionStats(
