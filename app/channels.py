@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 
-from app.domain import Locale, Platform
+from app.domain import Locale, Market, Platform
 
 AMAZON_ORDER_ID = re.compile(r"^\d{3}-\d{7}-\d{7}$")
 SHOPIFY_ORDER_GID = re.compile(r"^gid://shopify/Order/(\d+)$")
@@ -31,6 +31,13 @@ class Channel:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def market(self) -> Market:
+        """What a policy needs to know of the channel, and nothing else."""
+        return Market(
+            channel=self.key, platform=self.platform, zone=self.zone, transit_days=self.transit_days
+        )
 
     @property
     def live(self) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import api_keys as key_rows
 from app.db import webhook_events as webhook_rows
-from app.db.engine import create_engine, create_sessionmaker
+from app.db.engine import open_database
 from app.db.migrate import upgrade
 from app.errors import ProblemError
 from app.metrics import MULTIPROCESS_DIR
@@ -46,12 +46,12 @@ def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T
     upgrade(settings.database_url)
 
     async def run() -> T:
-        engine = create_engine(settings.database_url)
+        database = open_database(settings.database_url)
         try:
-            async with create_sessionmaker(engine).begin() as session:
+            async with database.transaction() as session:
                 return await work(session)
         finally:
-            await engine.dispose()
+            await database.dispose()
 
     return asyncio.run(run())
 
@@ -96,7 +96,7 @@ def worker(
     ] = 0.25,
 ) -> None:
     """Process stored webhook events until SIGTERM or SIGINT (the event in hand is finished first)."""
-    from app.services.webhooks.run import run_worker
+    from app.worker import run_worker
 
     asyncio.run(run_worker(Settings(), poll_interval))
 
@@ -183,13 +183,13 @@ def replay(
         raise typer.Exit(2) from None
 
     async def run() -> list[str]:
-        engine = create_engine(settings.database_url)
+        database = open_database(settings.database_url)
         try:
             summary = await policy_replay.replay(
-                create_sessionmaker(engine), draft, target, draft_ref, since=start, examples=examples
+                database, draft, target, draft_ref, since=start, examples=examples
             )
         finally:
-            await engine.dispose()
+            await database.dispose()
         return describe(summary)
 
     for line in asyncio.run(run()):

@@ -8,10 +8,12 @@ Everything here is a plain value. Connectors produce `Order`, the HTTP layer pro
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from babel.numbers import get_currency_precision
 from pydantic import (
@@ -30,6 +32,19 @@ from pydantic import (
 class Platform(StrEnum):
     amazon = "amazon"
     shopify = "shopify"
+
+
+@dataclass(frozen=True)
+class Market:
+    """Where an order was sold, as a policy needs it: the channel, its platform, its calendar.
+
+    Built from a channel's configuration; it never carries credentials or endpoints.
+    """
+
+    channel: str
+    platform: Platform
+    zone: ZoneInfo
+    transit_days: int
 
 
 class Fulfillment(StrEnum):

@@ -187,6 +187,12 @@ class DatabaseUnavailable(ProblemError):
     title = "The database is unavailable"
 
 
+class MigrationsPending(ProblemError):
+    status = 503
+    code = "migrations_pending"
+    title = "Not ready"
+
+
 class BodyTooLarge(ProblemError):
     status = 413
     code = "body_too_large"

@@ -17,8 +17,9 @@ from app import problems
 from app.limits import RequestLimits
 from app.observability import RequestIdMiddleware, RequestTelemetry, configure_logging
 from app.routers import actions, decisions, health, policies, returns, webhooks
-from app.runtime import Runtime, open_runtime
-from app.services.actions import reconcile_stale
+from app.runtime import open_runtime
+from app.services.actions import Actions
+from app.services.idempotency import Idempotency
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -35,11 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
-            purger = asyncio.create_task(_purge_idempotency_records(runtime))
-            reconciler = asyncio.create_task(_reconcile_actions(runtime))
+            purger = asyncio.create_task(_purge_idempotency_records(runtime.idempotency))
+            reconciler = asyncio.create_task(_reconcile_actions(runtime.actions))
             log.info(
                 "started",
-                channels={k: ("live" if c.live else "sandbox") for k, c in settings.channels.items()},
+                channels={k: ("live" if c.live else "sandbox") for k, c in runtime.channels.items()},
             )
             try:
                 yield
@@ -114,12 +115,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-async def _purge_idempotency_records(runtime: Runtime) -> None:
+async def _purge_idempotency_records(idempotency: Idempotency) -> None:
     """Idempotency records are kept 24 hours (the contract's minimum), then removed."""
     while True:
         await asyncio.sleep(PURGE_EVERY_SECONDS)
         try:
-            purged = await runtime.idempotency.purge_expired()
+            purged = await idempotency.purge_expired()
         except Exception as error:  # noqa: BLE001 - a failed purge is retried at the next round
             log.warning("idempotency_purge_failed", error=type(error).__name__)
         else:
@@ -127,12 +128,12 @@ async def _purge_idempotency_records(runtime: Runtime) -> None:
                 log.info("idempotency_records_purged", count=purged)
 
 
-async def _reconcile_actions(runtime: Runtime) -> None:
+async def _reconcile_actions(actions: Actions) -> None:
     """Finish actions left pending by a crash or a lost answer; safe on every replica at once."""
     while True:
         await asyncio.sleep(RECONCILE_EVERY_SECONDS)
         try:
-            settled = await reconcile_stale(runtime.sessions, runtime.connectors)
+            settled = await actions.reconcile_stale()
         except Exception as error:  # noqa: BLE001 - the next round tries again
             log.warning("action_reconciliation_failed", error=type(error).__name__)
         else:

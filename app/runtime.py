@@ -1,40 +1,46 @@
-"""What the lifespan owns and hands out: engine, sessions, HTTP client, connectors, policies."""
+"""What the lifespan owns: the database, the HTTP client, Redis, the connectors, the policies, and the
+services built on them. The routers and the worker take each piece through a narrow dependency;
+no service receives this whole object."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-import asyncpg
 import httpx
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.channels import ShopifyChannel
+from app.channels import Channel, ShopifyChannel
 from app.connectors.registry import Connectors
 from app.connectors.transport import AiohttpTransport
-from app.db.engine import create_engine, create_sessionmaker, open_append_pool
+from app.db.database import Database
+from app.db.engine import open_database
 from app.policy import PolicyBook
+from app.services.actions import Actions
 from app.services.api_keys import Authenticator
 from app.services.idempotency import Idempotency
+from app.services.returns import Routing
+from app.services.webhooks.handlers import Handler
+from app.services.webhooks.registry import handlers
 from app.settings import Settings
 
 
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    channels: Mapping[str, Channel]  # built once from the settings
+    database: Database
     http: httpx.AsyncClient
     redis: Redis | None
     connectors: Connectors
     policy: PolicyBook
     idempotency: Idempotency
     api_keys: Authenticator
-    # PostgreSQL only: raw asyncpg connections for the one-statement decision INSERT (see app.db.engine).
-    appends: asyncpg.Pool | None
+    routing: Routing
+    actions: Actions
+    handlers: Mapping[str, Handler]  # the worker's, by topic
 
 
 def load_policy_book(settings: Settings) -> PolicyBook:
@@ -61,30 +67,38 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             if settings.redis_url
             else None
         )
+        channels = settings.channels
         connectors = Connectors.for_channels(
-            settings.channels,
+            channels,
             http=http,
             redis=redis,
             max_wait=settings.upstream_max_wait_seconds,
             order_max_age=settings.order_cache_max_age_seconds,
         )
-        engine = create_engine(settings.database_url)
-        stack.push_async_callback(engine.dispose)
-        sessions = create_sessionmaker(engine)
-        appends = await open_append_pool(settings.database_url)
-        if appends is not None:
-            stack.push_async_callback(appends.close)
+        database = open_database(settings.database_url)
+        stack.push_async_callback(database.dispose)
+        idempotency = Idempotency(database, timedelta(hours=settings.idempotency_ttl_hours))
+        routing = Routing(
+            orders=connectors,
+            policy=policy,
+            markets={key: channel.market for key, channel in channels.items()},
+            database=database,
+            idempotency=idempotency,
+        )
+        actions = Actions(database, connectors)
         yield Runtime(
             settings=settings,
-            engine=engine,
-            sessions=sessions,
+            channels=channels,
+            database=database,
             http=http,
             redis=redis,
             connectors=connectors,
             policy=policy,
-            idempotency=Idempotency(sessions, timedelta(hours=settings.idempotency_ttl_hours)),
-            api_keys=Authenticator(sessions, settings.api_key_cache_seconds),
-            appends=appends,
+            idempotency=idempotency,
+            api_keys=Authenticator(database, settings.api_key_cache_seconds),
+            routing=routing,
+            actions=actions,
+            handlers=handlers(routing, actions),
         )
 
 

@@ -70,7 +70,7 @@ async def run(requests: int, orders: int, limit: Limit, latency: float, max_wait
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             runtime = app.state.runtime
-            async with runtime.sessions.begin() as session:
+            async with runtime.database.transaction() as session:
                 _row, key = await api_keys.issue(session, "bench", {Scope.route})
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(

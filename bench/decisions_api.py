@@ -37,7 +37,6 @@ from app.db.migrate import upgrade  # noqa: E402
 from app.db.tables import Decision as DecisionRow  # noqa: E402
 from app.domain import Reason, ReturnRequest  # noqa: E402
 from app.runtime import open_runtime  # noqa: E402
-from app.services import returns  # noqa: E402
 from app.services.decision_pages import encode_cursor  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench._serve import ROOT, free_port, running, summary  # noqa: E402
@@ -59,8 +58,8 @@ async def templates() -> list[dict[str, Any]]:
     async with open_runtime(settings) as runtime:
         for order_ref in TEMPLATE_ORDERS:
             request = ReturnRequest(order_ref=order_ref, reason=Reason.damaged)
-            order = await returns.resolve_order(runtime.connectors, request)
-            decision = returns.decide(runtime.policy, runtime.connectors, order, request, NOW)
+            order = await runtime.routing.resolve_order(request)
+            decision = runtime.routing.decide(order, request, NOW)
             rows.append(
                 {
                     "k": len(rows),

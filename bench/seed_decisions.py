@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 
-from app.db.engine import create_sessionmaker
 from app.db.migrate import upgrade
 from app.domain import Reason
 from app.main import create_app
@@ -42,7 +41,7 @@ async def seed(database: Path) -> tuple[int, int]:
     stored = refused = 0
     async with app.router.lifespan_context(app):
         runtime: Runtime = app.state.runtime
-        async with create_sessionmaker(runtime.engine).begin() as session:
+        async with runtime.database.transaction() as session:
             _row, key = await api_keys.issue(session, "replay bench", {Scope.route})
         headers = {"Authorization": f"Bearer {key}"}
         transport = httpx.ASGITransport(app=app)

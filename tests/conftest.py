@@ -19,7 +19,6 @@ from pydantic import SecretStr
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from app.db.engine import create_sessionmaker
 from app.db.migrate import upgrade
 from app.main import create_app
 from app.runtime import Runtime
@@ -97,14 +96,14 @@ def runtime(app: FastAPI) -> Runtime:
 
 @pytest.fixture(scope="session")
 def sessions(runtime: Runtime) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(runtime.engine)
+    return async_sessionmaker(runtime.database.engine, expire_on_commit=False)
 
 
 @pytest.fixture
 async def clean_database(runtime: Runtime) -> AsyncIterator[None]:
     """Every test that writes starts from empty tables and leaves them empty."""
     yield
-    async with runtime.engine.begin() as connection:
+    async with runtime.database.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
         else:

@@ -81,7 +81,7 @@ async def _route_sandbox_returns(database: Path, bodies: list[dict[str, str]]) -
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         runtime: Runtime = app.state.runtime
-        async with runtime.sessions.begin() as session:
+        async with runtime.database.transaction() as session:
             _row, key = await api_keys.issue(session, "cli test", {Scope.route})
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://cli.test") as client:

@@ -92,7 +92,7 @@ class Service:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=60)
 
     async def _issue(self, scopes: set[Scope]) -> str:
-        async with self.app.state.runtime.sessions.begin() as session:
+        async with self.app.state.runtime.database.transaction() as session:
             _row, key = await api_keys.issue(session, "schemathesis", scopes)
         return f"Bearer {key}"
 
@@ -110,7 +110,7 @@ class Service:
 
     def close(self) -> None:
         async def empty_tables() -> None:
-            async with self.app.state.runtime.engine.begin() as connection:
+            async with self.app.state.runtime.database.engine.begin() as connection:
                 for table in TABLES:
                     await connection.execute(text(f"DELETE FROM {table}"))
 

@@ -12,7 +12,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.tables import ACTIVE_ACTION_STATUSES, Action, ShopifyRefund
+from app.action_state import PENDING_STATES, STATES_HOLDING_DECISION, ActionState
+from app.db.tables import Action, ShopifyRefund
+from app.domain import Resolution
 
 
 async def insert(session: AsyncSession, action: Action) -> bool:
@@ -37,7 +39,7 @@ async def active_for(session: AsyncSession, decision_id: uuid.UUID) -> Action | 
     """The decision's action that is pending or has succeeded, if any."""
     result = await session.execute(
         select(Action)
-        .where(Action.decision_id == decision_id, Action.status.in_(ACTIVE_ACTION_STATUSES))
+        .where(Action.decision_id == decision_id, Action.status.in_(STATES_HOLDING_DECISION))
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
@@ -54,19 +56,22 @@ async def pending(session: AsyncSession, updated_before: datetime, limit: int) -
     """Actions whose outcome is not settled and that nobody has touched since `updated_before`."""
     result = await session.execute(
         select(Action)
-        .where(Action.status.in_(("requested", "submitted", "unknown")), Action.updated_at <= updated_before)
+        .where(Action.status.in_(PENDING_STATES), Action.updated_at <= updated_before)
         .order_by(Action.updated_at)
         .limit(limit)
     )
     return result.scalars().all()
 
 
-async def transition(session: AsyncSession, action: Action, **values: Any) -> bool:
-    """Compare and set: move `action` on only if nobody moved it since it was read.
+async def transition(session: AsyncSession, action: Action, status: ActionState, **values: Any) -> bool:
+    """Compare and set: move `action` to `status` only if nobody moved it since it was read.
 
     Two runners of one action (a retried request, a reconciliation) can both read it; only one of
-    them wins each step, and only the winner sends anything.
+    them wins each step, and only the winner sends anything. A move the lifecycle does not allow
+    is a bug, refused before anything is written.
     """
+    if not ActionState(action.status).may_become(status):
+        raise ValueError(f"action {action.id}: {action.status} cannot become {status}")
     result = await session.execute(
         update(Action)
         .where(
@@ -74,7 +79,7 @@ async def transition(session: AsyncSession, action: Action, **values: Any) -> bo
             Action.status == action.status,
             Action.updated_at == action.updated_at,
         )
-        .values(**values)
+        .values(status=status, **values)
     )
     return bool(getattr(result, "rowcount", 0))
 
@@ -103,7 +108,9 @@ async def pending_exchanges(session: AsyncSession, return_id: str, order_id: str
         concerned = concerned | ((Action.order_id == order_id) & made_by.is_(None))
     result = await session.execute(
         select(Action).where(
-            Action.status.in_(("submitted", "unknown")), Action.kind == "exchange", concerned
+            Action.status.in_((ActionState.submitted, ActionState.unknown)),
+            Action.kind == Resolution.exchange,
+            concerned,
         )
     )
     return result.scalars().all()

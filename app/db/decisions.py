@@ -1,121 +1,180 @@
-"""Decisions: appended once, read back as they were answered."""
+"""Decisions: saved once, read back as they were answered."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import (
     ColumnElement,
     Date,
     Row,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     func,
+    insert,
     literal_column,
     or_,
     select,
+    update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeDecorator
 
+from app.db.database import Database
 from app.db.tables import Decision as DecisionRow
+from app.db.tables import Document, IdempotencyRecord, as_utc
 from app.domain import Decision, Order, ReturnRequest
-from app.errors import DatabaseUnavailable
 
 # The customer's own words may hold personal data: they inform the decision and are never stored.
 _NOT_STORED = {"customer_message"}
 
 _COLUMNS = [column.name for column in DecisionRow.__table__.columns]
-_INSERT = (
+_DOCUMENTS = ("answer", "order_snapshot", "request")
+
+
+class _EncodedDocument(TypeDecorator[str]):
+    """A JSON document bound as the JSON text it already is: encoded once, for the row and the answer."""
+
+    impl = Document
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who asked for a decision (the audit trail): an API key, or the Shopify webhook that caused it."""
+
+    api_key_id: str | None = None
+    webhook_event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Completes:
+    """The idempotency record a saved decision answers, completed in the same statement or transaction."""
+
+    api_key_id: str
+    key: str
+    status: int
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A decision as it is stored and answered: the row's values, the answer's JSON among them."""
+
+    values: dict[str, Any]
+
+    @property
+    def answer(self) -> str:
+        answer: str = self.values["answer"]
+        return answer
+
+
+def encode(decision: Decision, order: Order, request: ReturnRequest, origin: Origin) -> Encoded:
+    """The one serialiser: the answer is encoded once, and what is stored is what is answered."""
+    return Encoded(
+        dict(
+            id=uuid.UUID(decision.decision_id),
+            created_at=as_utc(decision.created_at),
+            as_of=as_utc(decision.as_of),
+            channel=decision.channel,
+            platform=decision.platform.value,
+            classification=decision.classification.value,
+            order_ref=decision.order.order_ref,
+            ticket_id=decision.ticket_id,
+            reason=decision.reason.value,
+            queue=decision.queue.name,
+            eligible=decision.policy.eligible,
+            sla_due_at=as_utc(decision.queue.sla_due_at),
+            policy_id=decision.policy.id,
+            policy_version=decision.policy.version,
+            sandbox=decision.sandbox,
+            api_key_id=origin.api_key_id,
+            webhook_event_id=origin.webhook_event_id,
+            answer=decision.model_dump_json(),
+            order_snapshot=order.model_dump_json(),
+            request=request.model_dump_json(exclude=_NOT_STORED),
+        )
+    )
+
+
+_INSERT = insert(DecisionRow).values(
+    {name: bindparam(name, type_=_EncodedDocument() if name in _DOCUMENTS else None) for name in _COLUMNS}
+)
+_COMPLETE = (
+    update(IdempotencyRecord)
+    .where(
+        IdempotencyRecord.api_key_id == bindparam("k_api_key_id"), IdempotencyRecord.key == bindparam("k_key")
+    )
+    .values(
+        response_status=bindparam("k_status"),
+        response_body=bindparam("answer", type_=_EncodedDocument()),
+        locked_until=None,
+    )
+)
+# PostgreSQL: the same as one statement on the driver's connection, atomic on its own; the second
+# form also completes the idempotency record (a data-modifying CTE), still in one statement.
+_PG_INSERT = (
     f"INSERT INTO {DecisionRow.__tablename__} ({', '.join(_COLUMNS)}) "
     f"VALUES ({', '.join(f'${n}' for n in range(1, len(_COLUMNS) + 1))})"
 )
-# What a lost or refused connection raises from asyncpg: the database's trouble, not a bug.
-_CONNECTION_ERRORS = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
+_PG_INSERT_AND_COMPLETE = (
+    f"WITH saved AS ({_PG_INSERT} RETURNING id) "
+    f"UPDATE {IdempotencyRecord.__tablename__} SET response_status = ${len(_COLUMNS) + 1}, "
+    f"response_body = ${_COLUMNS.index('answer') + 1}, locked_until = NULL "
+    f"WHERE api_key_id = ${len(_COLUMNS) + 2} AND key = ${len(_COLUMNS) + 3} AND EXISTS (SELECT FROM saved)"
 )
 
 
-def _columns(
-    decision: Decision, request: ReturnRequest, api_key_id: str | None, webhook_event_id: str | None = None
-) -> dict[str, Any]:
-    """The row's plain columns; the three documents are added by each way of writing it."""
-    return dict(
-        id=uuid.UUID(decision.decision_id),
-        created_at=decision.created_at,
-        as_of=decision.as_of,
-        channel=decision.channel,
-        platform=decision.platform.value,
-        classification=decision.classification.value,
-        order_ref=decision.order.order_ref,
-        ticket_id=decision.ticket_id,
-        reason=decision.reason.value,
-        queue=decision.queue.name,
-        eligible=decision.policy.eligible,
-        sla_due_at=decision.queue.sla_due_at,
-        policy_id=decision.policy.id,
-        policy_version=decision.policy.version,
-        sandbox=decision.sandbox,
-        api_key_id=api_key_id,
-        webhook_event_id=webhook_event_id,
-    )
+async def save(
+    database: Database,
+    encoded: Encoded,
+    *,
+    completes: Completes | None = None,
+    session: AsyncSession | None = None,
+) -> None:
+    """Store a decision, and complete the idempotency record it answers, atomically.
 
-
-async def add(
-    session: AsyncSession,
-    decision: Decision,
-    order: Order,
-    request: ReturnRequest,
-    api_key_id: str | None,
-    webhook_event_id: str | None = None,
-) -> dict[str, Any]:
-    """Add the decision to the session's transaction; returns the answer as stored."""
-    answer = decision.model_dump(mode="json")
-    session.add(
-        DecisionRow(
-            **_columns(decision, request, api_key_id, webhook_event_id),
-            answer=answer,
-            order_snapshot=order.model_dump(mode="json"),
-            request=request.model_dump(mode="json", exclude=_NOT_STORED),
-        )
-    )
-    await session.flush()
-    return answer
-
-
-async def append(
-    pool: asyncpg.Pool, decision: Decision, order: Order, request: ReturnRequest, api_key_id: str | None
-) -> bytes:
-    """Store the decision with one INSERT, committed on its own; returns the answer as JSON.
-
-    For PostgreSQL and a request that writes nothing else. The answer is encoded once, for the
-    row and for the response alike. A single statement is atomic, so nothing is half-written.
+    In `session` when the caller has a transaction of its own (a webhook's effect); otherwise by the
+    fastest write the database allows: one statement on PostgreSQL, one short transaction on SQLite.
     """
-    answer = decision.model_dump_json()
-    values = {
-        **_columns(decision, request, api_key_id),
-        "answer": answer,
-        "order_snapshot": order.model_dump_json(),
-        "request": request.model_dump_json(exclude=_NOT_STORED),
-    }
-    try:
-        await pool.execute(_INSERT, *(values[name] for name in _COLUMNS), timeout=30)
-    except _CONNECTION_ERRORS as error:
-        raise DatabaseUnavailable(
-            "The database cannot be reached; retry shortly.", headers={"Retry-After": "5"}
-        ) from error
-    return answer.encode()
+    if session is not None:
+        await _save_in(session, encoded, completes)
+    elif database.dialect == "postgresql":
+        values = [encoded.values[name] for name in _COLUMNS]
+        async with database.driver() as connection:
+            if completes is None:
+                await connection.execute(_PG_INSERT, *values)
+            else:
+                await connection.execute(
+                    _PG_INSERT_AND_COMPLETE, *values, completes.status, completes.api_key_id, completes.key
+                )
+    else:
+        async with database.transaction() as own:
+            await _save_in(own, encoded, completes)
+
+
+async def _save_in(session: AsyncSession, encoded: Encoded, completes: Completes | None) -> None:
+    await session.execute(_INSERT, encoded.values)
+    if completes is not None:
+        await session.execute(
+            _COMPLETE,
+            {
+                "k_api_key_id": completes.api_key_id,
+                "k_key": completes.key,
+                "k_status": completes.status,
+                "answer": encoded.answer,
+            },
+        )
 
 
 async def get(session: AsyncSession, decision_id: uuid.UUID) -> DecisionRow | None:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -22,6 +23,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from app.action_state import STATES_HOLDING_DECISION, ActionState, sql_in
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The same moment in UTC; a naive datetime is a bug (whose clock would it be?)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(UTC)
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend (SQLite stores them naive)."""
@@ -30,16 +40,25 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StateColumn(TypeDecorator[ActionState]):
+    """An action's state: its value in the database, the enum member in Python."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: ActionState | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else ActionState(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> ActionState | None:
+        return None if value is None else ActionState(value)
 
 
 Document = JSON().with_variant(JSONB(), "postgresql")
@@ -160,8 +179,7 @@ class WebhookEvent(Base):
 
 
 # An action holds its decision while it may still move money, or has: one at a time per decision.
-ACTIVE_ACTION_STATUSES = ("requested", "submitted", "succeeded", "unknown")
-_ACTIVE = text("status IN ('requested', 'submitted', 'succeeded', 'unknown')")
+_HOLDS_DECISION = text(sql_in(STATES_HOLDING_DECISION))
 
 
 class Action(Base):
@@ -172,7 +190,7 @@ class Action(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     decision_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("decisions.id"))
     kind: Mapped[str] = mapped_column(String(16), doc="refund, exchange, store_credit")
-    status: Mapped[str] = mapped_column(String(16), doc="requested, submitted, succeeded, failed, unknown")
+    status: Mapped[ActionState] = mapped_column(StateColumn, doc="see app.action_state")
     channel: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[str] = mapped_column(String(255), doc="the Shopify Order GID")
     created_at: Mapped[datetime]
@@ -191,10 +209,11 @@ class Action(Base):
             "uq_actions_active_per_decision",
             "decision_id",
             unique=True,
-            postgresql_where=_ACTIVE,
-            sqlite_where=_ACTIVE,
+            postgresql_where=_HOLDS_DECISION,
+            sqlite_where=_HOLDS_DECISION,
         ),
         Index("ix_actions_status_updated_at", "status", "updated_at"),
+        CheckConstraint(sql_in(ActionState), name="ck_actions_status"),
     )
 
 

@@ -11,11 +11,11 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.channels import Channel
 from app.domain import (
     Classification,
     Fault,
     Fulfillment,
+    Market,
     Money,
     Order,
     PolicyOwner,
@@ -77,7 +77,7 @@ class AmazonUsPolicy(BaseModel):
 
 
 def evaluate_amazon_us(
-    policy: AmazonUsPolicy, order: Order, request: ReturnRequest, channel: Channel, as_of: datetime
+    policy: AmazonUsPolicy, order: Order, request: ReturnRequest, market: Market, as_of: datetime
 ) -> Evaluation:
     trace = Trace(f"{policy.id}@{policy.version}")
     requested = requested_lines(order, request)
@@ -93,12 +93,12 @@ def evaluate_amazon_us(
     )
 
     eligible, late, window_ends, scenario = False, False, None, NOT_SHIPPED
-    delivery = resolve_delivery(order, channel)
+    delivery = resolve_delivery(order, market)
     if delivery is None:
         trace.add("amazon.not_shipped", "not shipped yet: nothing to return, cancel the order instead")
     else:
         trace.add("amazon.delivery", delivery.describe())
-        placed = local_date(order.placed_at, channel.zone)
+        placed = local_date(order.placed_at, market.zone)
         window = return_window(delivery.local_date, placed, policy.window_days, policy.holiday_periods)
         window_ends = window.ends
         trace.add(
@@ -114,7 +114,7 @@ def evaluate_amazon_us(
                     else f"its deadline {window.holiday.return_by.isoformat()} is earlier, no extension"
                 ),
             )
-        today = local_date(as_of, channel.zone)
+        today = local_date(as_of, market.zone)
         late_ends = days_from(window.ends, policy.late_period.days)
         if today <= window.ends:
             eligible, scenario = True, rule.reply

@@ -9,12 +9,12 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from app.channels import AmazonChannel, Channel, ShopifyChannel
 from app.domain import (
     Classification,
     ExplanationStep,
     Fault,
     Locale,
+    Market,
     Order,
     Platform,
     PolicyResult,
@@ -60,11 +60,11 @@ def decide_platform(
     shared: Shared,
     order: Order,
     request: ReturnRequest,
-    channel: AmazonChannel,
+    market: Market,
     as_of: datetime,
 ) -> Verdict:
     """An Amazon US decision. Its inputs hold no merchant policy: none can reach Amazon's rules."""
-    evaluation = evaluate_amazon_us(amazon_us, order, request, channel, as_of)
+    evaluation = evaluate_amazon_us(amazon_us, order, request, market, as_of)
     trace = Trace(evaluation.policy_ref, evaluation.steps)
     locale = amazon_us_locale(request, trace)
     return _finish(evaluation, trace, locale, order, request, Platform.amazon, shared, as_of)
@@ -75,11 +75,11 @@ def decide_merchant(
     shared: Shared,
     order: Order,
     request: ReturnRequest,
-    channel: ShopifyChannel,
+    market: Market,
     as_of: datetime,
 ) -> Verdict:
     """A decision under the store's own policy."""
-    evaluation = evaluate_merchant(policy, order, request, channel, as_of)
+    evaluation = evaluate_merchant(policy, order, request, market, as_of)
     trace = Trace(evaluation.policy_ref, evaluation.steps)
     locale = merchant_locale(order, request, policy.locales, trace)
     return _finish(evaluation, trace, locale, order, request, Platform.shopify, shared, as_of)
@@ -185,14 +185,12 @@ class PolicyBook:
         except KeyError:
             raise LookupError(f"no merchant policy loaded for channel {channel_key!r}") from None
 
-    def decide(self, order: Order, request: ReturnRequest, channel: Channel, as_of: datetime) -> Verdict:
-        """The decision for `request` about `order` at `as_of` (aware); no I/O, no clock.
+    def decide(self, order: Order, request: ReturnRequest, market: Market, as_of: datetime) -> Verdict:
+        """The decision for `request` about `order`, sold in `market`, at `as_of` (aware); no I/O, no clock.
 
         Raises `ValidationProblem` only, when the request names a SKU that is not on the order.
         """
-        if isinstance(channel, AmazonChannel):
-            return decide_platform(self._amazon_us, self._shared, order, request, channel, as_of)
-        if isinstance(channel, ShopifyChannel):
-            policy = self.merchant_policy(channel.key)
-            return decide_merchant(policy, self._shared, order, request, channel, as_of)
-        raise TypeError(f"no policy for a channel of type {type(channel).__name__}")
+        if market.platform is Platform.amazon:
+            return decide_platform(self._amazon_us, self._shared, order, request, market, as_of)
+        policy = self.merchant_policy(market.channel)
+        return decide_merchant(policy, self._shared, order, request, market, as_of)

@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
-from app.channels import Channel
-from app.domain import DeliverySource, Order
+from app.domain import DeliverySource, Market, Order
 
 
 def local_date(moment: datetime, zone: ZoneInfo) -> date:
@@ -32,16 +31,16 @@ class Delivery:
         return f"delivered {self.local_date.isoformat()}" + (f" ({self.source})" if self.source else "")
 
 
-def resolve_delivery(order: Order, channel: Channel) -> Delivery | None:
+def resolve_delivery(order: Order, market: Market) -> Delivery | None:
     """When the order counts as delivered; `None` when it has not shipped (it is cancelled, not returned)."""
     if order.delivered_at is not None:
         at, source = order.delivered_at, order.delivered_at_source
     elif order.shipped_at is not None:
         # Connectors normally estimate this already; doing it here too keeps a shipped order returnable.
-        at, source = order.shipped_at + timedelta(days=channel.transit_days), DeliverySource.estimated
+        at, source = order.shipped_at + timedelta(days=market.transit_days), DeliverySource.estimated
     else:
         return None
-    return Delivery(at=at, local_date=local_date(at, channel.zone), source=source)
+    return Delivery(at=at, local_date=local_date(at, market.zone), source=source)
 
 
 class HolidayPeriod(BaseModel):

@@ -13,11 +13,11 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.channels import Channel
 from app.domain import (
     Classification,
     Fault,
     Locale,
+    Market,
     Money,
     Order,
     PolicyOwner,
@@ -171,7 +171,7 @@ class _State:
 
 
 def evaluate_merchant(
-    policy: MerchantPolicy, order: Order, request: ReturnRequest, channel: Channel, as_of: datetime
+    policy: MerchantPolicy, order: Order, request: ReturnRequest, market: Market, as_of: datetime
 ) -> Evaluation:
     """Defaults, then line rules, then rules in order; then the limits no rule can lift.
 
@@ -184,14 +184,14 @@ def evaluate_merchant(
     fault = policy.reasons[request.reason]
     trace.add("shopify.fault", f"{request.reason}: {fault} fault")
 
-    delivery = resolve_delivery(order, channel)
+    delivery = resolve_delivery(order, market)
     facts = ReturnFacts(
         reason=request.reason,
         fault=fault,
-        today=local_date(as_of, channel.zone),
+        today=local_date(as_of, market.zone),
         as_of=as_of,
-        placed=local_date(order.placed_at, channel.zone),
-        shipped=local_date(order.shipped_at, channel.zone) if order.shipped_at else None,
+        placed=local_date(order.placed_at, market.zone),
+        shipped=local_date(order.shipped_at, market.zone) if order.shipped_at else None,
         delivered=delivery.local_date if delivery else None,
         window_ends=None,
         lines=[returned.line for returned in requested.lines],

@@ -15,8 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from app.channels import Channel
-from app.domain import Order, ReturnRequest
+from app.domain import Market, Order, ReturnRequest
 from app.errors import ValidationProblem
 from app.policy.book import PolicyBook, Verdict
 
@@ -127,7 +126,7 @@ class Replay:
     """Decides stored decisions again under `book` and counts what changed."""
 
     book: PolicyBook
-    channel: Channel
+    market: Market
     draft_ref: str
     since: datetime | None = None
     examples_wanted: int = 5
@@ -152,7 +151,7 @@ class Replay:
             self.not_replayable["the stored order or request no longer validates"] += 1
             return
         try:
-            verdict = self.book.decide(order, request, self.channel, stored.as_of)
+            verdict = self.book.decide(order, request, self.market, stored.as_of)
         except ValidationProblem:
             self.not_replayable["the request names a SKU the stored order lacks"] += 1
             return
@@ -179,7 +178,7 @@ class Replay:
 
     def summary(self) -> ReplaySummary:
         return ReplaySummary(
-            channel=self.channel.key,
+            channel=self.market.channel,
             draft=self.draft_ref,
             since=self.since,
             replayed=self.replayed,

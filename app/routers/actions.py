@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.db.tables import Decision as DecisionRow
 from app.domain import Money
-from app.routers.decisions import load_decision_to_act
-from app.routers.deps import ActorCaller, RuntimeDep, problems
-from app.routers.returns import replayed
+from app.routers.deps import ActionsDep, ActorCaller, DecisionToAct, IdempotencyDep, problems, replayed
 from app.services import actions
 from app.services.action_plan import ActionBody, ExchangeBody, RefundBody, StoreCreditBody
+from app.services.actions import Actions
 from app.services.api_keys import Caller
-from app.services.idempotency import fingerprint
+from app.services.idempotency import Idempotency, fingerprint
 
 router = APIRouter(prefix="/v1", tags=["actions"])
 
@@ -28,7 +27,6 @@ RequiredIdempotencyKey = Annotated[
         description="Required: 1-255 visible ASCII characters; the same key and body replays the answer.",
     ),
 ]
-DecisionToAct = Annotated[DecisionRow, Depends(load_decision_to_act)]
 
 
 class ActionError(BaseModel):
@@ -62,12 +60,13 @@ RESPONSES = problems(400, 401, 403, 404, 409, 422, 502, 503, 504)
 async def refund(
     body: RefundBody,
     decision: DecisionToAct,
-    runtime: RuntimeDep,
+    taker: ActionsDep,
+    idempotency: IdempotencyDep,
     caller: ActorCaller,
     idempotency_key: RequiredIdempotencyKey,
 ) -> JSONResponse:
     """Refund the decision's lines in Shopify, net of the restocking fee the policy allows, once."""
-    return await _act(runtime, decision, body, caller, idempotency_key, "refund")
+    return await _act(taker, idempotency, decision, body, caller, idempotency_key, "refund")
 
 
 @router.post(
@@ -80,12 +79,13 @@ async def refund(
 async def exchange(
     body: ExchangeBody,
     decision: DecisionToAct,
-    runtime: RuntimeDep,
+    taker: ActionsDep,
+    idempotency: IdempotencyDep,
     caller: ActorCaller,
     idempotency_key: RequiredIdempotencyKey,
 ) -> JSONResponse:
     """Create and process a Shopify return that exchanges the lines for the variants given, once."""
-    return await _act(runtime, decision, body, caller, idempotency_key, "exchange")
+    return await _act(taker, idempotency, decision, body, caller, idempotency_key, "exchange")
 
 
 @router.post(
@@ -98,24 +98,29 @@ async def exchange(
 async def store_credit(
     body: StoreCreditBody,
     decision: DecisionToAct,
-    runtime: RuntimeDep,
+    taker: ActionsDep,
+    idempotency: IdempotencyDep,
     caller: ActorCaller,
     idempotency_key: RequiredIdempotencyKey,
 ) -> JSONResponse:
     """Credit the customer's store credit with the returned value plus the policy's bonus, once."""
-    return await _act(runtime, decision, body, caller, idempotency_key, "store-credit")
+    return await _act(taker, idempotency, decision, body, caller, idempotency_key, "store-credit")
 
 
 async def _act(
-    runtime: RuntimeDep, decision: DecisionRow, body: ActionBody, caller: Caller, key: str, kind: str
+    taker: Actions,
+    idempotency: Idempotency,
+    decision: DecisionRow,
+    body: ActionBody,
+    caller: Caller,
+    key: str,
+    kind: str,
 ) -> JSONResponse:
     path = f"/v1/decisions/{decision.id}/actions/{kind}"
     request_fingerprint = fingerprint("POST", path, body.model_dump(mode="json", exclude_unset=True))
-    async with runtime.idempotency.claim(caller.key_id, key, request_fingerprint) as claim:
+    async with idempotency.claim(caller.key_id, key, request_fingerprint) as claim:
         if claim.replay is not None:
             return replayed(claim.replay)
-        action = await actions.take(runtime.sessions, runtime.connectors, decision, body, caller, key)
-        answer = actions.answer(action)
-        async with runtime.sessions.begin() as session:
-            await claim.complete(session, 201, answer)
+        answer = actions.answer(await taker.take(decision, body, caller, key))
+        await idempotency.complete(claim, 201, answer)
     return JSONResponse(answer, status_code=201)

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.db import decisions
 from app.db.decisions import DecisionFilters
-from app.db.tables import Decision as DecisionRow
 from app.domain import Classification, Decision, RequestTime
-from app.errors import DecisionNotFound
-from app.routers.deps import ActorCaller, ReaderCaller, RuntimeDep, SessionDep, problems
-from app.services import actions, decision_pages
-from app.services.api_keys import Caller, Scope
-from app.services.webhooks import return_status
+from app.routers.deps import DecisionToRead, ReaderCaller, SessionDep, problems
+from app.services import decision_pages
+from app.services.decision_pages import visible_only_to
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
@@ -51,63 +46,15 @@ class DecisionWithActions(Decision):
     )
 
 
-def visible_only_to(caller: Caller) -> str | None:
-    """Whose decisions `caller` may see: None for every decision (`read`), else its own key's (`route`)."""
-    return None if Scope.read in caller.scopes else caller.key_id
-
-
-async def load_decision(
-    decision_id: Annotated[str, Path(description="The decision's id (a UUID).", max_length=64)],
-    caller: ReaderCaller,
-    session: SessionDep,
-) -> DecisionRow:
-    """The decision named in the path, if this caller may see it.
-
-    A key with `read` sees every decision; a key with only `route` sees the decisions it made.
-    """
-    try:
-        row = await decisions.get(session, uuid.UUID(decision_id))
-    except ValueError:
-        row = None  # not a UUID: no such decision, like any other unknown id
-    only = visible_only_to(caller)
-    if row is None or (only is not None and row.api_key_id != only):
-        raise DecisionNotFound(f"No decision {decision_id}.")
-    return row
-
-
-async def load_decision_to_act(
-    decision_id: Annotated[str, Path(description="The decision's id (a UUID).", max_length=64)],
-    caller: ActorCaller,
-    runtime: RuntimeDep,
-) -> DecisionRow:
-    """The decision named in the path, for a caller with the `act` scope (which acts on any).
-
-    Read in a session of its own: an action holds no connection while it waits on Shopify.
-    """
-    try:
-        decision_uuid = uuid.UUID(decision_id)
-    except ValueError:
-        raise DecisionNotFound(f"No decision {decision_id}.") from None
-    async with runtime.sessions() as session:
-        row = await decisions.get(session, decision_uuid)
-    if row is None:
-        raise DecisionNotFound(f"No decision {decision_id}.")
-    return row
-
-
 @router.get(
     "/decisions/{decision_id}",
     response_model=DecisionWithActions,
     operation_id="get_decision",
     responses=problems(401, 403, 404, 422),
 )
-async def get_decision(
-    row: Annotated[DecisionRow, Depends(load_decision)], session: SessionDep
-) -> JSONResponse:
+async def get_decision(row: DecisionToRead, session: SessionDep) -> JSONResponse:
     """One decision as it was answered, with the actions taken on it and the Returns it concerns."""
-    taken = await actions.for_decision(session, row.id)
-    returns = await return_status.for_decision(session, row, taken)
-    return JSONResponse({**row.answer, "actions": taken, "shopify_returns": returns})
+    return JSONResponse(await decision_pages.detail(session, row))
 
 
 class DecisionList(BaseModel):

@@ -7,12 +7,12 @@ from typing import Literal
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import SQLAlchemyError
 
 from app import metrics
-from app.db.migrate import current_revision, head_revision
+from app.errors import DatabaseUnavailable, MigrationsPending
 from app.problems import Problem, problem_response
-from app.routers.deps import RuntimeDep
+from app.routers.deps import DatabaseDep
+from app.services import health
 
 router = APIRouter(tags=["health"])
 
@@ -41,27 +41,12 @@ async def healthz() -> Health:
         503: {"model": Problem, "description": "The database is unreachable or not migrated to head."}
     },
 )
-async def readyz(runtime: RuntimeDep) -> Response:
+async def readyz(database: DatabaseDep) -> Response:
     """The database answers and its migrations are at head."""
     try:
-        async with runtime.engine.connect() as connection:
-            revision = await current_revision(connection)
-    except (SQLAlchemyError, OSError):
-        return problem_response(
-            503,
-            "database_unavailable",
-            "Not ready",
-            "The database cannot be reached.",
-            headers={"Retry-After": "5"},
-        )
-    if revision != head_revision():
-        return problem_response(
-            503,
-            "migrations_pending",
-            "Not ready",
-            f"The database is at migration {revision}, the service needs {head_revision()}: "
-            "run `python -m app db upgrade`.",
-        )
+        revision = await health.readiness(database)
+    except (DatabaseUnavailable, MigrationsPending) as error:
+        return problem_response(503, error.code, "Not ready", error.detail, headers=error.headers)
     return JSONResponse(Readiness(migration=revision).model_dump())
 
 

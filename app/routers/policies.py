@@ -11,7 +11,7 @@ from app.domain import RequestTime
 from app.errors import InvalidPolicy
 from app.policy import PolicyFileError
 from app.policy.replay import ReplaySummary
-from app.routers.deps import RuntimeDep, problems, require_any_scope
+from app.routers.deps import ChannelsDep, DatabaseDep, PolicyDep, problems, require_any_scope
 from app.services import policy_replay
 from app.services.api_keys import Caller, Scope
 
@@ -59,16 +59,18 @@ class Simulation(BaseModel):
     operation_id="simulate_policy",
     responses=problems(400, 401, 403, 422, 503),
 )
-async def simulate_policy(body: Simulation, runtime: RuntimeDep, _caller: ReadCaller) -> ReplaySummary:
+async def simulate_policy(
+    body: Simulation, channels: ChannelsDep, policy: PolicyDep, database: DatabaseDep, _caller: ReadCaller
+) -> ReplaySummary:
     """Decide the channel's stored decisions again under a draft policy, and count what would change
     (eligibility, window, options, fee, bonus, returnless, review, queue), with examples.
 
     The draft is not saved and no decision is written. A draft that is not a valid policy is a 422
     `invalid_policy` whose detail names the line and the problem.
     """
-    channel = policy_replay.merchant_channel(runtime.settings.channels, body.channel)
+    channel = policy_replay.merchant_channel(channels, body.channel)
     try:
-        book, draft_ref = policy_replay.draft_book(runtime.policy, channel, body.policy, source="draft")
+        book, draft_ref = policy_replay.draft_book(policy, channel, body.policy, source="draft")
     except PolicyFileError as error:
         raise InvalidPolicy(
             str(error),
@@ -76,5 +78,5 @@ async def simulate_policy(body: Simulation, runtime: RuntimeDep, _caller: ReadCa
             extra={"line": error.line},
         ) from error
     return await policy_replay.replay(
-        runtime.sessions, book, channel, draft_ref, since=body.since, limit=body.limit, examples=body.examples
+        database, book, channel, draft_ref, since=body.since, limit=body.limit, examples=body.examples
     )

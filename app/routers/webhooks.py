@@ -8,12 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import AwareDatetime, BaseModel
 
-from app.db import webhook_events
-from app.db.webhook_events import EventStatus
 from app.errors import InvalidSignature
-from app.routers.deps import RuntimeDep, SessionDep, problems, require_any_scope
+from app.routers.deps import ChannelsDep, DatabaseDep, SessionDep, problems, require_any_scope
 from app.services.api_keys import Caller, Scope
 from app.services.webhooks import inbox
+from app.services.webhooks.inbox import EventStatus
 from app.services.webhooks.signature import signing_channel
 
 router = APIRouter(tags=["webhooks"])
@@ -44,7 +43,8 @@ class WebhookAck(BaseModel):
 )
 async def receive_shopify_webhook(
     request: Request,
-    runtime: RuntimeDep,
+    channels: ChannelsDep,
+    database: DatabaseDep,
     hmac_signature: Annotated[str | None, Header(alias="X-Shopify-Hmac-Sha256")] = None,
     topic: Annotated[str | None, Header(alias="X-Shopify-Topic")] = None,
     shop_domain: Annotated[str | None, Header(alias="X-Shopify-Shop-Domain")] = None,
@@ -60,7 +60,7 @@ async def receive_shopify_webhook(
     handle are stored and ignored.
     """
     body = await request.body()  # at most MAX_BODY_BYTES: app.limits refuses more at the door
-    channel = signing_channel(runtime.settings.channels, shop_domain, body, hmac_signature)
+    channel = signing_channel(channels, shop_domain, body, hmac_signature)
     if channel is None:
         raise InvalidSignature("X-Shopify-Hmac-Sha256 is missing or does not match a configured secret.")
     delivery = inbox.read_delivery(
@@ -71,7 +71,7 @@ async def receive_shopify_webhook(
         api_version=api_version,
         triggered_at=triggered_at,
     )
-    stored = await inbox.store(runtime.sessions, channel, delivery, datetime.now(UTC))
+    stored = await inbox.store(database, channel, delivery, datetime.now(UTC))
     return WebhookAck(webhook_id=delivery.webhook_id, status="accepted" if stored else "duplicate")
 
 
@@ -109,7 +109,7 @@ async def list_webhook_events(
 ) -> WebhookEventList:
     """The latest received webhook events, newest first: `status=parked` lists the ones that failed
     for good, each with its last error (`python -m app webhooks requeue ID` sends one round again)."""
-    rows = await webhook_events.list_recent(session, status, topic, limit)
+    rows = await inbox.recent(session, status, topic, limit)
     return WebhookEventList(
         items=[
             WebhookEventView(

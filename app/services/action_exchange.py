@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from app.action_state import ActionState
 from app.connectors.shopify import ReturnSeen, ShopifyConnector
 from app.errors import ShopifyRejected, UpstreamError, ValidationProblem
 from app.services.action_steps import CLOCK_SKEW, Step, never_ran
@@ -20,14 +21,16 @@ _ENDED = frozenset({"DECLINED", "CANCELED"})
 
 async def run_exchange(step: Step, shopify: ShopifyConnector) -> None:
     action = step.action
-    if action.status == "requested":
+    if action.status is ActionState.requested:
         try:
             return_lines = await _fulfillment_lines(shopify, action.order_id, action.plan["lines"])
         except (UpstreamError, ShopifyRejected, ValidationProblem) as error:
             await step.fail(error)  # only reads so far
             return
         await step.move(
-            "submitted", plan={**action.plan, "return_lines": return_lines}, submitted_at=datetime.now(UTC)
+            ActionState.submitted,
+            plan={**action.plan, "return_lines": return_lines},
+            submitted_at=datetime.now(UTC),
         )
         created = await _create(step, shopify)
     else:
@@ -41,17 +44,17 @@ async def run_exchange(step: Step, shopify: ShopifyConnector) -> None:
         # Declined or canceled in Shopify before it was processed: no exchange, the decision is free.
         ended = created.status.lower()
         detail = f"Shopify shows the return {ended} before it was processed."
-        await step.move("failed", error={"code": f"return_{ended}", "detail": detail})
+        await step.move(ActionState.failed, error={"code": f"return_{ended}", "detail": detail})
         return
     # Processing is not blind here: the return was just created, or read back unprocessed.
     await step.move(step.action.status)  # take the step: only one runner processes
     try:
         processed = await shopify.process_return(created)
     except ShopifyRejected as error:
-        await step.move("unknown", error={"code": error.code, "detail": error.detail})
+        await step.move(ActionState.unknown, error={"code": error.code, "detail": error.detail})
         return
     except UpstreamError as error:
-        await step.move("unknown", error={"code": error.code, "detail": error.detail})
+        await step.move(ActionState.unknown, error={"code": error.code, "detail": error.detail})
         return
     await _done(step, processed)
 
@@ -87,7 +90,7 @@ async def _create(step: Step, shopify: ShopifyConnector) -> ReturnSeen | None:
         if never_ran(error):
             await step.fail(error)
             return None
-        await step.move("unknown", error={"code": error.code, "detail": error.detail})
+        await step.move(ActionState.unknown, error={"code": error.code, "detail": error.detail})
         return await _read_back(step, shopify, quietly=True)
     await step.move(action.status, shopify=_ids(action.order_id, created))
     return created
@@ -112,12 +115,14 @@ async def _read_back(step: Step, shopify: ShopifyConnector, quietly: bool = Fals
         if found is not None:
             await step.move(action.status, shopify=_ids(action.order_id, found))
     if found is None and not quietly and step.settled():
-        await step.move("failed", error={"code": "not_created", "detail": "Shopify shows no such return."})
+        await step.move(
+            ActionState.failed, error={"code": "not_created", "detail": "Shopify shows no such return."}
+        )
     return found
 
 
 async def _done(step: Step, processed: ReturnSeen) -> None:
-    await step.move("succeeded", shopify=_ids(step.action.order_id, processed), error=None)
+    await step.move(ActionState.succeeded, shopify=_ids(step.action.order_id, processed), error=None)
 
 
 def _ids(order_id: str, created: ReturnSeen) -> dict[str, object]:

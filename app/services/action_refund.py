@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from app.action_state import ActionState
 from app.connectors.shopify import RefundSeen, RefundTransaction, ShopifyConnector
 from app.db import actions as rows
 from app.db.tables import Action, ShopifyRefund
@@ -39,7 +40,7 @@ def marked_action(note: str | None) -> uuid.UUID | None:
 async def run_refund(step: Step, shopify: ShopifyConnector) -> None:
     action = step.action
     lines = [(line, qty) for line, qty in action.plan["lines"]]
-    if action.status == "requested":
+    if action.status is ActionState.requested:
         try:
             suggested = await shopify.suggested_refund(action.order_id, lines)
             transactions = plans.refund_transactions(suggested, Decimal(action.plan["fee_percent"]))
@@ -49,7 +50,7 @@ async def run_refund(step: Step, shopify: ShopifyConnector) -> None:
         refund_total = plans.total(transactions, suggested.amount.currency)
         plan = {**action.plan, "transactions": [_dump(t) for t in transactions]}
         await step.move(
-            "submitted",
+            ActionState.submitted,
             plan=plan,
             amount=refund_total.model_dump(mode="json"),
             submitted_at=datetime.now(UTC),
@@ -57,12 +58,12 @@ async def run_refund(step: Step, shopify: ShopifyConnector) -> None:
     elif (found := await _refund_read_back(step, shopify)) is not None:
         await _refund_done(step, found)
         return
-    elif action.status == "unknown" and not step.settled():
+    elif action.status is ActionState.unknown and not step.settled():
         return  # lost answer, not visible yet: wait before sending anything again
     else:
         # Take the step, so one runner re-sends. The key is the action's id: re-sending is safe
         # while Shopify remembers it, and the read-back above covers the time after.
-        await step.move("submitted")
+        await step.move(ActionState.submitted)
     transactions = [_load(t) for t in action.plan["transactions"]]
     note = " ".join(filter(None, [action.plan.get("note"), f"({marker(action.id)})"]))
     try:
@@ -76,7 +77,7 @@ async def run_refund(step: Step, shopify: ShopifyConnector) -> None:
         if never_ran(error):
             await step.fail(error)
             return
-        await step.move("unknown", error={"code": error.code, "detail": error.detail})
+        await step.move(ActionState.unknown, error={"code": error.code, "detail": error.detail})
         if (found := await _refund_read_back(step, shopify, quietly=True)) is not None:
             await _refund_done(step, found)
         return
@@ -99,12 +100,12 @@ async def _refund_read_back(
 async def _refund_done(step: Step, refund: RefundSeen) -> None:
     now = datetime.now(UTC)
     await step.move(
-        "succeeded",
+        ActionState.succeeded,
         shopify={"refund_id": refund.refund_id, "order_id": step.action.order_id},
         amount=refund.amount.model_dump(mode="json"),
         error=None,
     )
-    async with step.sessions.begin() as session:
+    async with step.database.transaction() as session:
         await rows.record_refund(session, _refund_row(step.action, refund, now))
 
 

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.action_state import ActionState
 from app.db import actions as rows
+from app.db.database import Database
 from app.db.tables import Action
 from app.errors import ProblemError, UpstreamAuthFailed, UpstreamError, UpstreamRateLimited
 
@@ -21,8 +22,6 @@ SETTLE = timedelta(minutes=2)
 # Shopify's clock and ours differ a little: a read-back looks this far before the submission.
 CLOCK_SKEW = timedelta(minutes=1)
 
-Sessions = async_sessionmaker[AsyncSession]
-
 
 class Lost(Exception):
     """Another runner moved the action first."""
@@ -30,13 +29,13 @@ class Lost(Exception):
 
 @dataclass
 class Step:
-    sessions: Sessions
+    database: Database
     action: Action
 
-    async def move(self, status: str, **values: Any) -> None:
+    async def move(self, status: ActionState, **values: Any) -> None:
         now = datetime.now(UTC)
-        async with self.sessions.begin() as session:
-            if not await rows.transition(session, self.action, status=status, updated_at=now, **values):
+        async with self.database.transaction() as session:
+            if not await rows.transition(session, self.action, status, updated_at=now, **values):
                 raise Lost
         for key, value in {"status": status, "updated_at": now, **values}.items():
             setattr(self.action, key, value)
@@ -44,10 +43,10 @@ class Step:
     async def fail(self, error: ProblemError) -> None:
         body = {"code": error.code, "detail": error.detail, "errors": error.errors}
         log.info("action_failed", action_id=str(self.action.id), code=error.code)
-        await self.move("failed", error=body)
+        await self.move(ActionState.failed, error=body)
 
     async def reload(self) -> Action:
-        async with self.sessions() as session:
+        async with self.database.reading() as session:
             found = await rows.get(session, self.action.id)
         assert found is not None
         return found

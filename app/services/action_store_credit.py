@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from app.action_state import ActionState
 from app.connectors.shopify import CreditSeen, ShopifyConnector
 from app.domain import Money
 from app.errors import ShopifyRejected, UpstreamError
@@ -17,7 +18,7 @@ from app.services.action_steps import CLOCK_SKEW, Step, never_ran
 async def run_store_credit(step: Step, shopify: ShopifyConnector) -> None:
     action = step.action
     amount = Money.model_validate(action.plan["amount"])
-    if action.status != "requested":
+    if action.status is not ActionState.requested:
         await _read_back(step, shopify, amount)
         return
     try:
@@ -27,11 +28,11 @@ async def run_store_credit(step: Step, shopify: ShopifyConnector) -> None:
         return
     if customer is None:
         await step.move(
-            "failed",
+            ActionState.failed,
             error={"code": "no_customer", "detail": "The order has no customer account to credit."},
         )
         return
-    await step.move("submitted", submitted_at=datetime.now(UTC))
+    await step.move(ActionState.submitted, submitted_at=datetime.now(UTC))
     try:
         credit = await shopify.credit_store_credit(customer, amount)
     except ShopifyRejected as error:
@@ -41,7 +42,7 @@ async def run_store_credit(step: Step, shopify: ShopifyConnector) -> None:
         if never_ran(error):
             await step.fail(error)
             return
-        await step.move("unknown", error={"code": error.code, "detail": error.detail})
+        await step.move(ActionState.unknown, error={"code": error.code, "detail": error.detail})
         return
     await _done(step, credit)
 
@@ -55,12 +56,14 @@ async def _read_back(step: Step, shopify: ShopifyConnector, amount: Money) -> No
     if len(matching) == 1:
         await _done(step, matching[0])
     elif not matching and step.settled():
-        await step.move("failed", error={"code": "not_created", "detail": "Shopify shows no such credit."})
+        await step.move(
+            ActionState.failed, error={"code": "not_created", "detail": "Shopify shows no such credit."}
+        )
 
 
 async def _done(step: Step, credit: CreditSeen) -> None:
     await step.move(
-        "succeeded",
+        ActionState.succeeded,
         shopify={"order_id": step.action.order_id, "store_credit_transaction_id": credit.transaction_id},
         amount=credit.amount.model_dump(mode="json"),
         error=None,

@@ -16,9 +16,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.action_state import ActionState
 from app.connectors.registry import Connectors
 from app.connectors.shopify import ShopifyConnector
 from app.db import actions as rows
+from app.db.database import Database
 from app.db.tables import Action, ShopifyRefund
 from app.db.tables import Decision as DecisionRow
 from app.domain import Money, Order, PolicyResult, Resolution
@@ -27,22 +29,19 @@ from app.services import action_plan as plans
 from app.services.action_exchange import run_exchange
 from app.services.action_plan import ActionBody, ExchangeBody, RefundBody, StoreCreditBody
 from app.services.action_refund import marked_action, run_refund
-from app.services.action_steps import SETTLE, Lost, Sessions, Step
+from app.services.action_steps import SETTLE, Lost, Step
 from app.services.action_store_credit import run_store_credit
 from app.services.api_keys import Caller
-
-PENDING = ("requested", "submitted", "unknown")
 
 
 def answer(action: Action) -> dict[str, Any]:
     """An action as the API shows it; `requested`, `submitted` and `unknown` are all `pending`."""
-    status = action.status if action.status in ("succeeded", "failed") else "pending"
     return {
         "action_id": str(action.id),
         "decision_id": str(action.decision_id),
         "kind": action.kind,
-        "status": status,
-        "state": action.status,
+        "status": action.status.status,
+        "state": action.status.value,
         "shopify": dict(action.shopify),
         "amount": action.amount,
         "created_at": action.created_at.isoformat().replace("+00:00", "Z"),
@@ -50,27 +49,109 @@ def answer(action: Action) -> dict[str, Any]:
     }
 
 
-# --- Taking an action ------------------------------------------------------------------
+class Actions:
+    """Taking, running and settling actions: what they need is the database and the connectors."""
 
+    def __init__(self, database: Database, connectors: Connectors) -> None:
+        self._database = database
+        self._connectors = connectors
 
-async def take(
-    sessions: Sessions,
-    connectors: Connectors,
-    decision: DecisionRow,
-    body: ActionBody,
-    caller: Caller,
-    idempotency_key: str,
-) -> Action:
-    """Admit, record and run one action on a decision; answers the action as it stands."""
-    kind = plans.KIND_OF[type(body)]
-    policy = PolicyResult.model_validate(decision.answer["policy"])
-    connector = connectors.shopify(decision.channel)
-    plans.admit(kind, decision.platform, policy, connector is not None)
-    assert connector is not None
-    order = Order.model_validate(decision.order_snapshot)
-    plan = _plan(body, order, decision.request, policy)
-    action = await _record(sessions, decision, kind, order, plan, caller, idempotency_key)
-    return await run(sessions, connector, action)
+    async def take(
+        self, decision: DecisionRow, body: ActionBody, caller: Caller, idempotency_key: str
+    ) -> Action:
+        """Admit, record and run one action on a decision; answers the action as it stands."""
+        kind = plans.KIND_OF[type(body)]
+        policy = PolicyResult.model_validate(decision.answer["policy"])
+        connector = self._connectors.shopify(decision.channel)
+        plans.admit(kind, decision.platform, policy, connector is not None)
+        assert connector is not None
+        order = Order.model_validate(decision.order_snapshot)
+        plan = _plan(body, order, decision.request, policy)
+        action = await self._record(decision, kind, order, plan, caller, idempotency_key)
+        return await self.run(connector, action)
+
+    async def _record(
+        self,
+        decision: DecisionRow,
+        kind: Resolution,
+        order: Order,
+        plan: dict[str, Any],
+        caller: Caller,
+        idempotency_key: str,
+    ) -> Action:
+        """The action row, committed before anything is sent; or the same request's earlier row."""
+        now = datetime.now(UTC)
+        async with self._database.transaction() as session:
+            existing = await rows.active_for(session, decision.id)
+            if existing is not None:
+                if (existing.api_key_id, existing.idempotency_key) == (caller.key_id, idempotency_key):
+                    return existing  # the same request again, after it died: resume it
+                raise _taken(existing)
+            if kind is Resolution.refund:
+                outside = [r for r in await rows.refunds_on(session, order.order_id) if r.action_id is None]
+                if outside:
+                    raise ActionNotAllowed(
+                        f"Order {order.order_ref} was refunded outside this service "
+                        f"({outside[0].refund_id}); check it in Shopify before refunding again."
+                    )
+            action = Action(
+                id=uuid.uuid4(),
+                decision_id=decision.id,
+                kind=kind.value,
+                status=ActionState.requested,
+                channel=decision.channel,
+                order_id=order.order_id,
+                created_at=now,
+                updated_at=now,
+                submitted_at=None,
+                api_key_id=caller.key_id,
+                idempotency_key=idempotency_key,
+                plan=plan,
+                amount=plan.get("amount"),
+                shopify={},
+                error=None,
+            )
+            if await rows.insert(session, action):
+                return action
+            winner = await rows.active_for(session, decision.id)
+        raise _taken(winner)
+
+    async def run(self, connector: ShopifyConnector, action: Action) -> Action:
+        """Take the action as far as it can go now. Safe to call again, from anywhere, at any time."""
+        runner: Callable[[Step, ShopifyConnector], Awaitable[None]] = {
+            "refund": run_refund,
+            "exchange": run_exchange,
+            "store_credit": run_store_credit,
+        }[action.kind]
+        step = Step(self._database, action)
+        try:
+            await runner(step, connector)
+        except Lost:
+            pass  # another runner moved the action on: what it did is what stands
+        return await step.reload()
+
+    async def reconcile(self, action_id: uuid.UUID) -> Action | None:
+        """Settle a pending action: read back what Shopify has, then finish it or free the decision."""
+        async with self._database.reading() as session:
+            action = await rows.get(session, action_id)
+        if action is None or not action.status.pending:
+            return action
+        connector = self._connectors.shopify(action.channel)
+        if connector is None:
+            return action
+        return await self.run(connector, action)
+
+    async def reconcile_stale(self, limit: int = 50) -> int:
+        """Reconcile pending actions nobody has touched for `SETTLE` (a crashed request, a lost answer)."""
+        async with self._database.reading() as session:
+            stale = await rows.pending(session, datetime.now(UTC) - SETTLE, limit)
+        for action in stale:
+            await self.reconcile(action.id)
+        return len(stale)
+
+    async def pending_exchanges(self, return_id: str, order_id: str | None) -> list[Action]:
+        async with self._database.reading() as session:
+            return list(await rows.pending_exchanges(session, return_id, order_id))
 
 
 def _plan(body: ActionBody, order: Order, request: dict[str, Any], policy: PolicyResult) -> dict[str, Any]:
@@ -89,53 +170,6 @@ def _plan(body: ActionBody, order: Order, request: dict[str, Any], policy: Polic
     return plan
 
 
-async def _record(
-    sessions: Sessions,
-    decision: DecisionRow,
-    kind: Resolution,
-    order: Order,
-    plan: dict[str, Any],
-    caller: Caller,
-    idempotency_key: str,
-) -> Action:
-    """The action row, committed before anything is sent; or the same request's earlier row."""
-    now = datetime.now(UTC)
-    async with sessions.begin() as session:
-        existing = await rows.active_for(session, decision.id)
-        if existing is not None:
-            if (existing.api_key_id, existing.idempotency_key) == (caller.key_id, idempotency_key):
-                return existing  # the same request again, after it died: resume it
-            raise _taken(existing)
-        if kind is Resolution.refund:
-            outside = [r for r in await rows.refunds_on(session, order.order_id) if r.action_id is None]
-            if outside:
-                raise ActionNotAllowed(
-                    f"Order {order.order_ref} was refunded outside this service ({outside[0].refund_id}); "
-                    "check it in Shopify before refunding again."
-                )
-        action = Action(
-            id=uuid.uuid4(),
-            decision_id=decision.id,
-            kind=kind.value,
-            status="requested",
-            channel=decision.channel,
-            order_id=order.order_id,
-            created_at=now,
-            updated_at=now,
-            submitted_at=None,
-            api_key_id=caller.key_id,
-            idempotency_key=idempotency_key,
-            plan=plan,
-            amount=plan.get("amount"),
-            shopify={},
-            error=None,
-        )
-        if await rows.insert(session, action):
-            return action
-        winner = await rows.active_for(session, decision.id)
-    raise _taken(winner)
-
-
 def _taken(existing: Action | None) -> ActionNotAllowed:
     if existing is None:  # the other action failed between our insert and our read
         return ActionNotAllowed("Another action on this decision was being recorded; try again.")
@@ -146,46 +180,7 @@ def _taken(existing: Action | None) -> ActionNotAllowed:
     )
 
 
-# --- Running it --------------------------------------------------------------------------
-
-
-async def run(sessions: Sessions, connector: ShopifyConnector, action: Action) -> Action:
-    """Take the action as far as it can go now. Safe to call again, from anywhere, at any time."""
-    runner: Callable[[Step, ShopifyConnector], Awaitable[None]] = {
-        "refund": run_refund,
-        "exchange": run_exchange,
-        "store_credit": run_store_credit,
-    }[action.kind]
-    step = Step(sessions, action)
-    try:
-        await runner(step, connector)
-    except Lost:
-        pass  # another runner moved the action on: what it did is what stands
-    return await step.reload()
-
-
-# --- Reconciliation, and refunds seen from Shopify ------------------------------------------
-
-
-async def reconcile(sessions: Sessions, connectors: Connectors, action_id: uuid.UUID) -> Action | None:
-    """Settle a pending action: read back what Shopify has, then finish it or free the decision."""
-    async with sessions() as session:
-        action = await rows.get(session, action_id)
-    if action is None or action.status not in PENDING:
-        return action
-    connector = connectors.shopify(action.channel)
-    if connector is None:
-        return action
-    return await run(sessions, connector, action)
-
-
-async def reconcile_stale(sessions: Sessions, connectors: Connectors, limit: int = 50) -> int:
-    """Reconcile pending actions nobody has touched for `SETTLE` (a crashed request, a lost answer)."""
-    async with sessions() as session:
-        stale = await rows.pending(session, datetime.now(UTC) - SETTLE, limit)
-    for action in stale:
-        await reconcile(sessions, connectors, action.id)
-    return len(stale)
+# --- Refunds seen from Shopify ----------------------------------------------------------------
 
 
 async def record_shopify_refund(
@@ -206,16 +201,16 @@ async def record_shopify_refund(
     """
     action_id = marked_action(note)
     action = await rows.get(session, action_id) if action_id else None
-    if action is not None and action.status == "failed":
+    if action is not None and action.status is ActionState.failed:
         # It failed as far as the service knew, and its decision may have taken another action
         # since: the refund stands on the order as one made outside, and blocks refunding again.
         action = None
     now = datetime.now(UTC)
-    if action is not None and action.status in PENDING:
+    if action is not None and action.status.may_become(ActionState.succeeded):
         await rows.transition(
             session,
             action,
-            status="succeeded",
+            ActionState.succeeded,
             updated_at=now,
             shopify={"refund_id": refund_id, "order_id": order_id},
             amount=amount.model_dump(mode="json"),

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import api_keys
+from app.db.database import Database
 from app.db.tables import ApiKey
 
 PREFIX = "rr_"
@@ -89,11 +90,11 @@ class Authenticator:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: Database,
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._sessions = sessions
+        self._database = database
         self._ttl = ttl
         self._clock = clock
         self._verified: dict[str, tuple[Caller, float]] = {}
@@ -104,7 +105,7 @@ class Authenticator:
         now = self._clock()
         if remembered is not None and remembered[1] > now:
             return remembered[0]
-        async with self._sessions() as session:
+        async with self._database.reading() as session:
             caller = await authenticate(session, presented)
         if caller is None:
             self._verified.pop(digest, None)

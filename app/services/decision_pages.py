@@ -1,4 +1,4 @@
-"""The dashboards' reading of decisions: pages behind an opaque cursor, and counts by group."""
+"""Reading decisions back: one with what happened to it, pages behind an opaque cursor, counts by group."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import decisions
 from app.db.decisions import DecisionFilters, DecisionGroup, PagePosition
-from app.errors import InvalidCursor
+from app.db.tables import Decision as DecisionRow
+from app.errors import DecisionNotFound, InvalidCursor
+from app.services import actions
+from app.services.api_keys import Caller, Scope
+from app.services.webhooks import return_status
 
 _CURSOR_VERSION = "d1"
 
@@ -57,3 +61,30 @@ async def page(
 
 async def stats(session: AsyncSession, group_by: str, filters: DecisionFilters) -> list[DecisionGroup]:
     return await decisions.count_by_group(session, group_by, filters)
+
+
+def visible_only_to(caller: Caller) -> str | None:
+    """Whose decisions `caller` may see: None for every decision (`read`), else its own key's (`route`)."""
+    return None if Scope.read in caller.scopes else caller.key_id
+
+
+async def find(session: AsyncSession, decision_id: str, *, visible_to: Caller | None = None) -> DecisionRow:
+    """The decision `decision_id` names, if `visible_to` (when given) may see it; else `DecisionNotFound`.
+
+    A malformed id is not found, like any other unknown one.
+    """
+    try:
+        row = await decisions.get(session, uuid.UUID(decision_id))
+    except ValueError:
+        row = None
+    only = visible_only_to(visible_to) if visible_to is not None else None
+    if row is None or (only is not None and row.api_key_id != only):
+        raise DecisionNotFound(f"No decision {decision_id}.")
+    return row
+
+
+async def detail(session: AsyncSession, row: DecisionRow) -> dict[str, Any]:
+    """A decision as it was answered, with the actions taken on it and the Returns it concerns."""
+    taken = await actions.for_decision(session, row.id)
+    returns = await return_status.for_decision(session, row, taken)
+    return {**row.answer, "actions": taken, "shopify_returns": returns}

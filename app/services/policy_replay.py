@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.channels import Channel, ShopifyChannel
 from app.db import decisions
+from app.db.database import Database
 from app.errors import ValidationProblem
 from app.policy import PolicyBook
 from app.policy.merchant import MerchantPolicy
@@ -20,7 +21,7 @@ from app.policy.replay import Replay, ReplaySummary, StoredDecision
 PAGE = 500
 
 
-def merchant_channel(channels: dict[str, Channel], key: str | None) -> ShopifyChannel:
+def merchant_channel(channels: Mapping[str, Channel], key: str | None) -> ShopifyChannel:
     """The merchant channel named `key`, or the only one when `key` is None."""
     merchant = {name: channel for name, channel in channels.items() if isinstance(channel, ShopifyChannel)}
     if key is None and len(merchant) == 1:
@@ -49,7 +50,7 @@ def draft_book(
 
 
 async def replay(
-    sessions: async_sessionmaker[AsyncSession],
+    database: Database,
     book: PolicyBook,
     channel: ShopifyChannel,
     draft_ref: str,
@@ -59,13 +60,13 @@ async def replay(
     examples: int = 5,
 ) -> ReplaySummary:
     """Decide `channel`'s stored decisions (oldest first, at most `limit`) again with `book`."""
-    run = Replay(book, channel, draft_ref, since=since, examples_wanted=examples)
+    run = Replay(book, channel.market, draft_ref, since=since, examples_wanted=examples)
     after: decisions.PagePosition | None = None
     read = 0
     while True:
         size = PAGE if limit is None else min(PAGE, limit - read)
         # A session per page: no connection is held while the page is decided.
-        async with sessions() as session:
+        async with database.reading() as session:
             rows = await decisions.for_replay(
                 session, channel.key, since=since, after=after, limit=max(size, 1)
             )

@@ -1,63 +1,120 @@
-"""One routing request, end to end: identify the channel, resolve the order, decide, store."""
+"""Routing a return, the one use case behind `POST /v1/returns/route` and the `returns/request` webhook:
+claim the Idempotency-Key, resolve the order, decide, persist, record.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.connectors.registry import Connectors
 from app.db import decisions
-from app.domain import Decision, LineView, Order, OrderView, ReturnRequest
+from app.db.database import Database
+from app.db.decisions import Origin
+from app.domain import Decision, LineView, Market, Order, OrderView, ReturnRequest
 from app.errors import ChannelMismatch, OrderNotFound
 from app.policy import PolicyBook
-from app.services.api_keys import Caller
+from app.services.idempotency import Idempotency, Replay
 
 
-async def resolve_order(connectors: Connectors, request: ReturnRequest) -> Order:
-    """The order behind the request, from the first channel that has it."""
-    candidates = connectors.candidates(request.order_ref, request.channel)
-    for source in candidates:
-        try:
-            order = await source.resolve_order(request.order_ref)
-        except OrderNotFound:
-            if source is candidates[-1]:
-                raise
-            continue
-        if request.channel is not None and order.channel != request.channel:
-            raise ChannelMismatch(f"Order {request.order_ref!r} belongs to channel {order.channel}.")
-        return order
-    raise AssertionError("candidates() never answers an empty list")
+@dataclass(frozen=True)
+class Routed:
+    """A request's answer: the decision made now, stored as `answer` (JSON), or the one replayed."""
+
+    decision: Decision | None = None
+    answer: str = ""
+    replay: Replay | None = None
 
 
-def decide(
-    policy: PolicyBook, connectors: Connectors, order: Order, request: ReturnRequest, now: datetime
-) -> Decision:
-    """Everything but the I/O: the policy's verdict, shaped as the contract's decision."""
-    as_of = request.as_of or now
-    channel = connectors.source(order.channel).channel
-    verdict = policy.decide(order, request, channel, as_of)
-    return Decision(
-        decision_id=str(uuid.uuid4()),
-        created_at=now,
-        as_of=as_of,
-        channel=order.channel,
-        platform=order.platform,
-        classification=verdict.classification,
-        ticket_id=request.ticket_id,
-        reason=request.reason,
-        fault=verdict.fault,
-        requested_resolution=request.requested_resolution,
-        order=view_of(order),
-        policy=verdict.policy,
-        template=verdict.template,
-        queue=verdict.queue,
-        sandbox=order.sandbox,
-        explanation=verdict.explanation,
-    )
+class Routing:
+    """What routing a return needs, and nothing more."""
+
+    def __init__(
+        self,
+        *,
+        orders: Connectors,
+        policy: PolicyBook,
+        markets: Mapping[str, Market],
+        database: Database,
+        idempotency: Idempotency,
+    ) -> None:
+        self._orders = orders
+        self._policy = policy
+        self._markets = dict(markets)
+        self._database = database
+        self._idempotency = idempotency
+
+    async def route(
+        self,
+        request: ReturnRequest,
+        origin: Origin,
+        now: datetime,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+        order: Order | None = None,
+        session: AsyncSession | None = None,
+    ) -> Routed:
+        """Decide `request` and store the decision; with an `idempotency_key`, at most once per key.
+
+        `order` is the order when the caller resolved it already; `session` is the caller's own
+        transaction to store the decision in (a webhook's effect is written with its event).
+        """
+        key_owner = origin.api_key_id or ""
+        async with self._idempotency.claim(key_owner, idempotency_key, fingerprint) as claim:
+            if claim.replay is not None:
+                return Routed(replay=claim.replay)
+            if order is None:
+                order = await self.resolve_order(request)
+            decision = self.decide(order, request, now)
+            encoded = decisions.encode(decision, order, request, origin)
+            await decisions.save(self._database, encoded, completes=claim.record(201), session=session)
+            claim.completed = True
+        metrics.record_decision(decision.channel, decision.classification.value, decision.queue.name)
+        return Routed(decision=decision, answer=encoded.answer)
+
+    async def resolve_order(self, request: ReturnRequest) -> Order:
+        """The order behind the request, from the first channel that has it."""
+        candidates = self._orders.candidates(request.order_ref, request.channel)
+        for source in candidates:
+            try:
+                order = await source.resolve_order(request.order_ref)
+            except OrderNotFound:
+                if source is candidates[-1]:
+                    raise
+                continue
+            if request.channel is not None and order.channel != request.channel:
+                raise ChannelMismatch(f"Order {request.order_ref!r} belongs to channel {order.channel}.")
+            return order
+        raise AssertionError("candidates() never answers an empty list")
+
+    def decide(self, order: Order, request: ReturnRequest, now: datetime) -> Decision:
+        """Everything but the I/O: the policy's verdict, shaped as the contract's decision."""
+        as_of = request.as_of or now
+        verdict = self._policy.decide(order, request, self._markets[order.channel], as_of)
+        return Decision(
+            decision_id=str(uuid.uuid4()),
+            created_at=now,
+            as_of=as_of,
+            channel=order.channel,
+            platform=order.platform,
+            classification=verdict.classification,
+            ticket_id=request.ticket_id,
+            reason=request.reason,
+            fault=verdict.fault,
+            requested_resolution=request.requested_resolution,
+            order=view_of(order),
+            policy=verdict.policy,
+            template=verdict.template,
+            queue=verdict.queue,
+            sandbox=order.sandbox,
+            explanation=verdict.explanation,
+        )
 
 
 def view_of(order: Order) -> OrderView:
@@ -75,35 +132,4 @@ def view_of(order: Order) -> OrderView:
             LineView(sku=line.sku, title=line.title, quantity=line.quantity, unit_price=line.unit_price)
             for line in order.lines
         ],
-    )
-
-
-async def store(
-    session: AsyncSession,
-    decision: Decision,
-    order: Order,
-    request: ReturnRequest,
-    caller: Caller | None,
-    webhook_event_id: str | None = None,
-) -> dict[str, Any]:
-    """Append the decision (in the caller's transaction); returns the answer as stored.
-
-    The audit trail: the API key that asked for it, or the webhook that caused it.
-    """
-    return await decisions.add(
-        session,
-        decision,
-        order,
-        request,
-        api_key_id=caller.key_id if caller else None,
-        webhook_event_id=webhook_event_id,
-    )
-
-
-async def append(
-    pool: asyncpg.Pool, decision: Decision, order: Order, request: ReturnRequest, caller: Caller | None
-) -> bytes:
-    """Store the decision on its own, committed by one statement; returns the answer as JSON."""
-    return await decisions.append(
-        pool, decision, order, request, api_key_id=caller.key_id if caller else None
     )

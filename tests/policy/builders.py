@@ -1,4 +1,4 @@
-"""Builders for the policy tests: orders, requests and channels as plain values (the policy does no I/O)."""
+"""Builders for the policy tests: orders, requests and markets as plain values (the policy does no I/O)."""
 
 from __future__ import annotations
 
@@ -9,30 +9,14 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.channels import AmazonChannel, Channel, ShopifyChannel
-from app.domain import Fulfillment, Locale, Money, Order, OrderLine, Platform, ReturnRequest
+from app.domain import Fulfillment, Market, Money, Order, OrderLine, Platform, ReturnRequest
 from app.policy import PolicyBook, Verdict
 
 LA = ZoneInfo("America/Los_Angeles")
 TORONTO = ZoneInfo("America/Toronto")
 
-AMAZON_US = AmazonChannel(
-    key="amazon_us",
-    timezone="America/Los_Angeles",
-    currency="USD",
-    default_locale=Locale.en_us,
-    marketplace_id="ATVPDKIKX0DER",
-    endpoint="https://sellingpartnerapi-na.amazon.com",
-    lwa_token_url="https://api.amazon.com/auth/o2/token",
-)
-SHOPIFY_CA = ShopifyChannel(
-    key="shopify_ca",
-    timezone="America/Toronto",
-    currency="CAD",
-    default_locale=Locale.en_ca,
-    shop_domain=None,
-    api_version="2026-10",
-)
+AMAZON_US = Market(channel="amazon_us", platform=Platform.amazon, zone=LA, transit_days=5)
+SHOPIFY_CA = Market(channel="shopify_ca", platform=Platform.shopify, zone=TORONTO, transit_days=5)
 
 
 def la(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -113,8 +97,8 @@ class Decide:
     book: PolicyBook
 
     def __call__(self, order: Order, as_of: datetime, **request: Any) -> Verdict:
-        channel: Channel = AMAZON_US if order.platform is Platform.amazon else SHOPIFY_CA
-        return self.book.decide(order, request_for(order, **request), channel, as_of)
+        market = AMAZON_US if order.platform is Platform.amazon else SHOPIFY_CA
+        return self.book.decide(order, request_for(order, **request), market, as_of)
 
 
 def rules(verdict: Verdict) -> list[str]:

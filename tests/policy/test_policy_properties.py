@@ -209,14 +209,14 @@ def test_whatever_the_merchant_writes_fees_stay_capped_and_seller_faults_free(
 @given(cases(Platform.amazon) | cases(Platform.shopify))
 def test_an_in_window_seller_fault_return_never_carries_a_fee(case: tuple[Order, ReturnRequest, Any]) -> None:
     order, request, as_of = case
-    channel = AMAZON_US if order.platform is Platform.amazon else SHOPIFY_CA
+    market = AMAZON_US if order.platform is Platform.amazon else SHOPIFY_CA
 
-    verdict = BOOK.decide(order, request, channel, as_of)
+    verdict = BOOK.decide(order, request, market, as_of)
 
     in_window = verdict.policy.return_window_ends is not None and (
-        as_of.astimezone(channel.zone).date() <= verdict.policy.return_window_ends
+        as_of.astimezone(market.zone).date() <= verdict.policy.return_window_ends
     )
     if verdict.fault is Fault.seller and in_window:
         assert verdict.policy.restocking_fee.allowed is False
         assert verdict.policy.restocking_fee.amount.amount == 0
-    assert verdict == BOOK.decide(order, request, channel, as_of)
+    assert verdict == BOOK.decide(order, request, market, as_of)

@@ -21,6 +21,7 @@ from app.db.tables import Action
 from app.domain import Money
 from app.runtime import Runtime
 from app.services import actions
+from app.services.actions import Actions
 from app.services.api_keys import Scope
 from tests.conftest import MakeKey
 from tests.fakes.shopify_admin import FakeShopify
@@ -169,9 +170,7 @@ async def test_a_lost_outcome_is_unknown_until_read_back(
     action = response.json()
     assert (response.status_code, action["status"], action["state"]) == (201, "pending", "unknown")
     assert len(shopify.refunds) == 1
-    settled = await actions.reconcile(
-        live_runtime.sessions, live_runtime.connectors, uuid.UUID(action["action_id"])
-    )
+    settled = await live_runtime.actions.reconcile(uuid.UUID(action["action_id"]))
     assert settled is not None
     assert (settled.status, settled.shopify["refund_id"]) == ("succeeded", shopify.refunds[0]["id"])
     assert shopify.calls["RefundCreate"] == 4  # the read-back found it: nothing sent again
@@ -191,7 +190,7 @@ async def test_a_restart_between_recording_and_sending_refunds_once(
         raise RuntimeError("the process died")
 
     with monkeypatch.context() as patch:
-        patch.setattr(actions, "run", process_dies)
+        patch.setattr(Actions, "run", process_dies)
         with pytest.raises(RuntimeError):
             await act(live, agent, decision["decision_id"], "refund", "k1")
     [recorded] = await stored_actions(live, agent, decision["decision_id"])
@@ -221,14 +220,14 @@ async def test_a_stale_action_is_finished_by_reconciliation(
         raise RuntimeError("the process died")
 
     with monkeypatch.context() as patch:
-        patch.setattr(actions, "run", process_dies)
+        patch.setattr(Actions, "run", process_dies)
         with pytest.raises(RuntimeError):
             await act(live, agent, decision["decision_id"], "refund", "k1")
-    async with live_runtime.sessions.begin() as session:
+    async with live_runtime.database.transaction() as session:
         await session.execute(update(Action).values(updated_at=datetime.now(UTC) - timedelta(minutes=5)))
 
-    assert await actions.reconcile_stale(live_runtime.sessions, live_runtime.connectors) == 1
-    assert await actions.reconcile_stale(live_runtime.sessions, live_runtime.connectors) == 0
+    assert await live_runtime.actions.reconcile_stale() == 1
+    assert await live_runtime.actions.reconcile_stale() == 0
 
     [stored] = await stored_actions(live, agent, decision["decision_id"])
     assert stored["status"] == "succeeded"
@@ -244,7 +243,7 @@ async def test_a_refund_made_in_shopify_is_recorded_once_and_settles_its_action(
     by_hand = dict(
         channel="shopify_ca", order_id=order_id, amount=amount, created_at=datetime.now(UTC), note=None
     )
-    async with live_runtime.sessions.begin() as session:
+    async with live_runtime.database.transaction() as session:
         assert await actions.record_shopify_refund(session, refund_id="gid://shopify/Refund/1", **by_hand)
         assert not await actions.record_shopify_refund(session, refund_id="gid://shopify/Refund/1", **by_hand)
 
@@ -315,9 +314,7 @@ async def test_store_credit_whose_answer_was_lost_is_read_back_not_resent(
     )
 
     assert response.json()["state"] == "unknown"
-    settled = await actions.reconcile(
-        live_runtime.sessions, live_runtime.connectors, uuid.UUID(response.json()["action_id"])
-    )
+    settled = await live_runtime.actions.reconcile(uuid.UUID(response.json()["action_id"]))
     assert settled is not None
     assert settled.status == "succeeded"
     assert settled.shopify["store_credit_transaction_id"] == shopify.credits[0]["id"]

@@ -164,7 +164,7 @@ async def routed_through_webhooks(
 @pytest.fixture
 def drain_worker(runtime: Runtime) -> Any:
     async def drain() -> None:
-        worker = Worker(runtime)
+        worker = Worker(runtime.database, runtime.handlers)
         while await worker.process_next():
             pass
 

@@ -1,10 +1,10 @@
 """What a topic's handler is, and which topics the service subscribes to.
 
-A handler works in two steps: `prepare` does the slow part (calls to the channel, the decision)
-outside any transaction and returns `apply`, which writes the effect in the transaction that
-also marks the event processed, so the effect happens once or not at all.
+A handler works in two steps: `prepare` does the slow part (calls to the channel) outside any
+transaction and returns `apply`, which writes the effect in the transaction that also marks the
+event processed, so the effect happens once or not at all.
 
-The handlers themselves are registered by topic in `registry.py`.
+Each handler is built with exactly what it needs; they are registered by topic in `registry.py`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.tables import WebhookEvent
-from app.runtime import Runtime
 
 Apply = Callable[[AsyncSession], Awaitable[str]]
 """Writes the event's effect in the worker's transaction; returns a short outcome for operators."""
 
-Prepare = Callable[[Runtime, WebhookEvent, datetime], Awaitable[Apply]]
+Prepare = Callable[[WebhookEvent, datetime], Awaitable[Apply]]
 """Reads what the effect needs (no writes); `datetime` is the worker's now."""
 
 

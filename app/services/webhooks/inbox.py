@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels import ShopifyChannel
 from app.db import webhook_events
-from app.db.webhook_events import EventStatus
+from app.db.database import Database
+from app.db.tables import WebhookEvent
+from app.db.webhook_events import EventStatus as EventStatus  # the statuses operators filter by
 from app.errors import MalformedBody, ValidationProblem
 from app.services.action_refund import marked_action, marker
 from app.services.webhooks.handlers import SUBSCRIBED_TOPICS
@@ -90,9 +93,7 @@ def read_delivery(
     )
 
 
-async def store(
-    sessions: async_sessionmaker[AsyncSession], channel: ShopifyChannel, delivery: Delivery, now: datetime
-) -> bool:
+async def store(database: Database, channel: ShopifyChannel, delivery: Delivery, now: datetime) -> bool:
     """Store the event for the worker; False when this webhook id was stored before (a redelivery)."""
     payload = delivery.payload
     subscribed = delivery.topic in SUBSCRIBED_TOPICS
@@ -113,8 +114,15 @@ async def store(
         attempts=0,
         next_attempt_at=now,
     )
-    async with sessions.begin() as session:
+    async with database.transaction() as session:
         return await webhook_events.insert_if_absent(session, values)
+
+
+async def recent(
+    session: AsyncSession, status: EventStatus | None, topic: str | None, limit: int
+) -> Sequence[WebhookEvent]:
+    """The latest received events, newest first, as operators see the inbox."""
+    return await webhook_events.list_recent(session, status, topic, limit)
 
 
 def occurred_at(payload: dict[str, Any], triggered_at: datetime | None, received_at: datetime) -> datetime:

@@ -20,13 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.tables import WebhookEvent
 from app.domain import Money
-from app.runtime import Runtime
 from app.services import actions
 from app.services.action_refund import marked_action
 from app.services.webhooks.handlers import Apply, UnusableEvent
 
 
-async def prepare(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply:
+async def prepare(event: WebhookEvent, now: datetime) -> Apply:
     payload = event.payload or {}
     refund_id = _gid("Refund", payload.get("id"))
     order_id = _gid("Order", payload.get("order_id"))

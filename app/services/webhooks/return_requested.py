@@ -14,12 +14,12 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import webhook_events
+from app.db.decisions import Origin
 from app.db.tables import WebhookEvent
 from app.domain import Order, Reason, RequestedResolution, ReturnItem, ReturnRequest
-from app.runtime import Runtime
-from app.services import returns
+from app.services.returns import Routing
 from app.services.webhooks import return_status
-from app.services.webhooks.handlers import Apply, UnusableEvent
+from app.services.webhooks.handlers import Apply, Prepare, UnusableEvent
 
 # Shopify's ReturnReason values (lower case in webhook payloads) in the contract's reasons.
 REASONS = {
@@ -46,15 +46,41 @@ PRECEDENCE = (
 )
 
 
-async def prepare(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply:
-    payload = event.payload or {}
-    order_gid = _order_gid(payload)
-    lines = _return_lines(payload)
-    order = await returns.resolve_order(
-        runtime.connectors, ReturnRequest(order_ref=order_gid, channel=event.channel)
-    )
+def handler(routing: Routing) -> Prepare:
+    """Route the return the customer asked for, as a helpdesk request would be (`Routing.route`)."""
+
+    async def prepare(event: WebhookEvent, now: datetime) -> Apply:
+        payload = event.payload or {}
+        order_gid = _order_gid(payload)
+        lines = _return_lines(payload)
+        # The order first: the return names its lines by line item, the request by SKU.
+        order = await routing.resolve_order(ReturnRequest(order_ref=order_gid, channel=event.channel))
+        request = _request(event, payload, order_gid, order, lines)
+
+        async def apply(session: AsyncSession) -> str:
+            # One decision per return, even if Shopify announced it twice under two webhook ids
+            # (the worker holds the return's lock, so the check and the insert cannot interleave).
+            await return_status.record(session, event, "requested")
+            earlier = await webhook_events.processed_before(session, event)
+            if earlier is not None:
+                return f"already decided by webhook {earlier.id}"
+            routed = await routing.route(
+                request, Origin(webhook_event_id=event.id), now, order=order, session=session
+            )
+            assert routed.decision is not None  # no Idempotency-Key: nothing to replay
+            return f"decision {routed.decision.decision_id}"
+
+        return apply
+
+    return prepare
+
+
+def _request(
+    event: WebhookEvent, payload: dict[str, Any], order_gid: str, order: Order, lines: list[dict[str, Any]]
+) -> ReturnRequest:
+    """The return as a routing request, made for the moment the customer asked."""
     try:
-        request = ReturnRequest(
+        return ReturnRequest(
             order_ref=order_gid,
             channel=event.channel,
             ticket_id=None,
@@ -72,19 +98,6 @@ async def prepare(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply
         raise UnusableEvent(
             f"the return does not make a valid request: {error.error_count()} errors"
         ) from error
-    decision = returns.decide(runtime.policy, runtime.connectors, order, request, now)
-
-    async def apply(session: AsyncSession) -> str:
-        # One decision per return, even if Shopify announced it twice under two webhook ids
-        # (the worker holds the return's lock, so the check and the insert cannot interleave).
-        await return_status.record(session, event, "requested")
-        earlier = await webhook_events.processed_before(session, event)
-        if earlier is not None:
-            return f"already decided by webhook {earlier.id}"
-        await returns.store(session, decision, order, request, caller=None, webhook_event_id=event.id)
-        return f"decision {decision.decision_id}"
-
-    return apply
 
 
 def _order_gid(payload: dict[str, Any]) -> str:

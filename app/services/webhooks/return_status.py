@@ -27,12 +27,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels import SHOPIFY_ORDER_GID
-from app.db import actions as action_rows
 from app.db import shopify_returns, webhook_events
 from app.db.tables import Action, Decision, ShopifyReturn, WebhookEvent
-from app.runtime import Runtime
-from app.services import actions
-from app.services.webhooks.handlers import Apply, UnusableEvent
+from app.services.actions import Actions
+from app.services.webhooks.handlers import Apply, Prepare, UnusableEvent
 
 RETURN_GID = "gid://shopify/Return/"
 STATUSES = frozenset({"requested", "open", "declined", "canceled", "closed"})
@@ -56,26 +54,29 @@ TOPICS = (
 )
 
 
-async def prepare(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply:
-    payload = event.payload or {}
-    return_id = event.subject
-    if return_id is None or not return_id.startswith(RETURN_GID):
-        raise UnusableEvent("the event names no Return (admin_graphql_api_id or id)")
-    async with runtime.sessions() as session:
-        concerned = await action_rows.pending_exchanges(session, return_id, order_gid(payload))
-    settled: list[Action] = []
-    for action in concerned:
-        found = await actions.reconcile(runtime.sessions, runtime.connectors, action.id)
-        settled.append(found or action)
+def handler(actions: Actions) -> Prepare:
+    """Keep the Return's status, and settle the pending exchanges it may be the outcome of."""
 
-    async def apply(session: AsyncSession) -> str:
-        newer = await record(session, event, status_of(event.topic, payload))
-        status = status_of(event.topic, payload) or "unchanged"
-        outcome = [f"return {return_id}: status {status}" if newer else "a later status stands"]
-        outcome += [f"exchange {action.id} {action.status}" for action in settled]
-        return "; ".join(outcome)
+    async def prepare(event: WebhookEvent, now: datetime) -> Apply:
+        payload = event.payload or {}
+        return_id = event.subject
+        if return_id is None or not return_id.startswith(RETURN_GID):
+            raise UnusableEvent("the event names no Return (admin_graphql_api_id or id)")
+        settled: list[Action] = []
+        for action in await actions.pending_exchanges(return_id, order_gid(payload)):
+            found = await actions.reconcile(action.id)
+            settled.append(found or action)
 
-    return apply
+        async def apply(session: AsyncSession) -> str:
+            newer = await record(session, event, status_of(event.topic, payload))
+            status = status_of(event.topic, payload) or "unchanged"
+            outcome = [f"return {return_id}: status {status}" if newer else "a later status stands"]
+            outcome += [f"exchange {action.id} {action.status}" for action in settled]
+            return "; ".join(outcome)
+
+        return apply
+
+    return prepare
 
 
 async def record(session: AsyncSession, event: WebhookEvent, status: str | None) -> bool:

@@ -21,12 +21,11 @@ from pydantic import ValidationError
 from app import metrics
 from app.connectors.retry import RetryPolicy
 from app.db import webhook_events as inbox
+from app.db.database import Database
 from app.db.tables import WebhookEvent
 from app.db.webhook_events import EventStatus
 from app.errors import ProblemError, UpstreamError
-from app.runtime import Runtime
 from app.services.webhooks.handlers import Handler, UnusableEvent
-from app.services.webhooks.registry import HANDLERS
 
 log = structlog.get_logger(__name__)
 
@@ -45,14 +44,14 @@ def _now() -> datetime:
 class Worker:
     def __init__(
         self,
-        runtime: Runtime,
-        handlers: Mapping[str, Handler] = HANDLERS,
+        database: Database,
+        handlers: Mapping[str, Handler],
         *,
         lease: timedelta = LEASE,
         backoff: RetryPolicy = BACKOFF,
         clock: Callable[[], datetime] = _now,
     ) -> None:
-        self._runtime = runtime
+        self._database = database
         self._handlers = handlers
         self._lease = lease
         self._backoff = backoff
@@ -62,7 +61,7 @@ class Worker:
         """Claim the next due event and process it; False when none was due."""
         token = secrets.token_hex(16)
         now = self._clock()
-        async with self._runtime.sessions.begin() as session:
+        async with self._database.transaction() as session:
             event = await inbox.claim_next(session, now, now + self._lease, token)
         if event is None:
             return False
@@ -74,8 +73,8 @@ class Worker:
         events = log.bind(webhook_id=event.id, topic=event.topic, attempt=event.attempts)
         handler = self._handlers.get(event.topic)
         try:
-            apply = await handler.prepare(self._runtime, event, self._clock()) if handler else None
-            async with self._runtime.sessions.begin() as session:
+            apply = await handler.prepare(event, self._clock()) if handler else None
+            async with self._database.transaction() as session:
                 if not await inbox.hold_claim(session, event.id, token):
                     events.warning("webhook_claim_lost")  # another worker took it over: it does the work
                     return
@@ -97,7 +96,7 @@ class Worker:
         description = f"{type(error).__name__}: {error}"
         events = log.bind(webhook_id=event.id, topic=event.topic, attempt=event.attempts)
         now = self._clock()
-        async with self._runtime.sessions.begin() as session:
+        async with self._database.transaction() as session:
             if _permanent(error) or event.attempts >= self._backoff.attempts:
                 if await inbox.park(session, event.id, token, description, now):
                     events.warning("webhook_parked", error=description)
@@ -112,7 +111,7 @@ class Worker:
 
     async def record_backlog(self) -> None:
         """Set the inbox depth and age gauges from the database."""
-        async with self._runtime.sessions() as session:
+        async with self._database.reading() as session:
             depth, oldest = await inbox.backlog(session)
         age = (self._clock() - _aware(oldest)).total_seconds() if oldest is not None else 0.0
         metrics.record_webhook_inbox(depth, max(0.0, age))

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.database import Database
 from app.db.tables import ShopifyRefund, ShopifyReturn
 from app.runtime import Runtime
 from app.services.webhooks.worker import Worker
@@ -23,8 +23,8 @@ from tests.webhook_builders import refund_payload, return_event_payload, return_
 ORDER_GID = "gid://shopify/Order/450789469"
 
 
-async def refunds(sessions: async_sessionmaker[AsyncSession]) -> list[ShopifyRefund]:
-    async with sessions() as session:
+async def refunds(database: Database) -> list[ShopifyRefund]:
+    async with database.reading() as session:
         return list((await session.scalars(select(ShopifyRefund))).all())
 
 
@@ -51,7 +51,7 @@ async def test_a_refund_made_by_hand_is_known_once_and_blocks_refund_actions(
     live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify, live_runtime: Runtime
 ) -> None:
     decision = await decide(live, agent)
-    worker = Worker(live_runtime)
+    worker = Worker(live_runtime.database, live_runtime.handlers)
     by_hand = refund_payload(
         note="Refunded by Sam at the counter",
         transactions=(
@@ -66,20 +66,20 @@ async def test_a_refund_made_by_hand_is_known_once_and_blocks_refund_actions(
     second_id = await receive(live, by_hand, topic="refunds/create")  # announced again, another id
     await drain(worker)
 
-    [known] = await refunds(live_runtime.sessions)
+    [known] = await refunds(live_runtime.database)
     assert (known.refund_id, known.order_id, known.action_id) == (
         "gid://shopify/Refund/5001",
         ORDER_GID,
         None,
     )
     assert known.amount == {"amount": "12.50", "currency": "CAD"}  # the failed transaction paid nothing
-    first = await event(live_runtime.sessions, "wh-refund")
+    first = await event(live_runtime.database, "wh-refund")
     assert (first.status, first.attempts) == ("processed", 1)
     assert first.outcome == "refund gid://shopify/Refund/5001 of 12.50 CAD recorded, made outside the service"
     assert first.payload is not None
     assert "note" not in first.payload
     assert (
-        await event(live_runtime.sessions, second_id)
+        await event(live_runtime.database, second_id)
     ).outcome == "refund gid://shopify/Refund/5001 known already"
 
     refused = await act(live, agent, decision["decision_id"], "refund", "k1")
@@ -110,15 +110,15 @@ async def test_a_refund_carrying_a_pending_actions_marker_settles_that_action(
             topic="refunds/create",
             webhook_id="wh-ours",
         )
-        await drain(Worker(live_runtime))
+        await drain(Worker(live_runtime.database, live_runtime.handlers))
 
     [settled] = (await shown(live, agent, decision["decision_id"]))["actions"]
     assert (settled["action_id"], settled["status"]) == (pending["action_id"], "succeeded")
     assert settled["shopify"] == {"refund_id": made["id"], "order_id": ORDER_GID}
     assert settled["amount"] == {"amount": "80.68", "currency": "CAD"}
-    [known] = await refunds(live_runtime.sessions)
+    [known] = await refunds(live_runtime.database)
     assert known.action_id == uuid.UUID(pending["action_id"])
-    stored = await event(live_runtime.sessions, "wh-ours")
+    stored = await event(live_runtime.database, "wh-ours")
     assert stored.payload is not None
     assert (
         stored.payload["note"] == f"returns-router action {pending['action_id']}"
@@ -137,9 +137,9 @@ async def test_a_refund_marked_by_a_failed_action_still_blocks_refunding_again(
 
     note = f"(returns-router action {failed['action_id']})"
     await receive(live, refund_payload(note=note), topic="refunds/create")
-    await drain(Worker(live_runtime))
+    await drain(Worker(live_runtime.database, live_runtime.handlers))
 
-    [known] = await refunds(live_runtime.sessions)
+    [known] = await refunds(live_runtime.database)
     assert known.action_id is None  # it stands as a refund the service did not make
     [still_failed] = (await shown(live, agent, decision["decision_id"]))["actions"]
     assert still_failed["status"] == "failed"
@@ -161,12 +161,12 @@ async def test_a_refund_without_what_it_needs_is_parked(
     live: httpx.AsyncClient, live_runtime: Runtime, payload: dict[str, Any], error: str
 ) -> None:
     webhook_id = await receive(live, payload, topic="refunds/create")
-    await drain(Worker(live_runtime))
-    parked = await event(live_runtime.sessions, webhook_id)
+    await drain(Worker(live_runtime.database, live_runtime.handlers))
+    parked = await event(live_runtime.database, webhook_id)
     assert parked.status == "parked"
     assert parked.last_error is not None
     assert error in parked.last_error
-    assert await refunds(live_runtime.sessions) == []
+    assert await refunds(live_runtime.database) == []
 
 
 # --- Return status events -------------------------------------------------------------------
@@ -193,14 +193,14 @@ async def test_each_return_topic_updates_the_returns_status_on_its_decision(
     stated: str | None,
     status: str,
 ) -> None:
-    worker = Worker(live_runtime)
+    worker = Worker(live_runtime.database, live_runtime.handlers)
     decision_id = await requested_decision(live, agent, worker)
     webhook_id = await receive(
         live, return_event_payload(status=stated, updated_at="2026-11-21T12:00:00Z"), topic=topic
     )
     await drain(worker)
 
-    assert (await event(live_runtime.sessions, webhook_id)).status == "processed"
+    assert (await event(live_runtime.database, webhook_id)).status == "processed"
     found = await shown(live, agent, decision_id)
     assert found["shopify_returns"] == [
         {
@@ -216,7 +216,7 @@ async def test_each_return_topic_updates_the_returns_status_on_its_decision(
 async def test_an_older_reopen_arriving_after_a_newer_close_does_not_undo_it(
     live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify, live_runtime: Runtime
 ) -> None:
-    worker = Worker(live_runtime)
+    worker = Worker(live_runtime.database, live_runtime.handlers)
     decision_id = await requested_decision(live, agent, worker)
     for _ in range(5):  # the close, delivered five times
         await receive(
@@ -236,8 +236,8 @@ async def test_an_older_reopen_arriving_after_a_newer_close_does_not_undo_it(
     )
     await drain(worker)
 
-    assert (await event(live_runtime.sessions, late)).status == "superseded"
-    closed = await event(live_runtime.sessions, "wh-close")
+    assert (await event(live_runtime.database, late)).status == "superseded"
+    closed = await event(live_runtime.database, "wh-close")
     assert (closed.status, closed.attempts) == ("processed", 1)
     [the_return] = (await shown(live, agent, decision_id))["shopify_returns"]
     assert (the_return["status"], the_return["last_event"]) == ("closed", "returns/close")
@@ -246,7 +246,7 @@ async def test_an_older_reopen_arriving_after_a_newer_close_does_not_undo_it(
 async def test_a_late_return_request_still_decides_but_keeps_the_newer_status(
     live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify, live_runtime: Runtime
 ) -> None:
-    worker = Worker(live_runtime)
+    worker = Worker(live_runtime.database, live_runtime.handlers)
     await receive(
         live, return_event_payload(status="open", updated_at="2026-11-21T10:00:00Z"), topic="returns/approve"
     )
@@ -292,7 +292,7 @@ async def test_an_exchange_whose_answer_was_lost_is_settled_by_returns_process(
         return_event_payload(return_id=return_number(created["id"]), status="closed"),
         topic="returns/process",
     )
-    await drain(Worker(live_runtime))
+    await drain(Worker(live_runtime.database, live_runtime.handlers))
 
     found = await shown(live, agent, decision_id)
     [settled] = found["actions"]
@@ -318,7 +318,7 @@ async def test_an_exchange_declined_in_shopify_fails_and_frees_its_decision(
             topic="returns/decline",
             webhook_id="wh-decline",
         )
-        await drain(Worker(live_runtime))
+        await drain(Worker(live_runtime.database, live_runtime.handlers))
 
     [failed] = (await shown(live, agent, decision_id))["actions"]
     assert (failed["status"], failed["error"]["code"]) == ("failed", "return_declined")
@@ -345,17 +345,20 @@ async def test_two_workers_on_one_queue_record_each_refund_and_status_once(
             )
         )
 
-    done = await asyncio.gather(drain(Worker(live_runtime)), drain(Worker(live_runtime)))
+    done = await asyncio.gather(
+        drain(Worker(live_runtime.database, live_runtime.handlers)),
+        drain(Worker(live_runtime.database, live_runtime.handlers)),
+    )
 
     assert sum(done) == len(ids)
-    known = await refunds(live_runtime.sessions)
+    known = await refunds(live_runtime.database)
     assert sorted(r.refund_id for r in known) == [f"gid://shopify/Refund/{6_000 + n}" for n in range(8)]
-    async with live_runtime.sessions() as session:
+    async with live_runtime.database.reading() as session:
         statuses = list((await session.scalars(select(ShopifyReturn.status))).all())
     assert statuses == ["closed"] * 8
     outcomes = []
     for webhook_id in ids:
-        finished = await event(live_runtime.sessions, webhook_id)
+        finished = await event(live_runtime.database, webhook_id)
         assert (finished.status, finished.attempts) == ("processed", 1)
         outcomes.append(finished.outcome or "")
     assert sum("recorded" in outcome for outcome in outcomes) == 8

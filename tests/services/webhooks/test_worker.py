@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.connectors.retry import RetryPolicy
 from app.db import webhook_events
+from app.db.database import Database
 from app.db.tables import Decision as DecisionRow
 from app.db.tables import WebhookEvent
 from app.errors import UpstreamUnavailable
 from app.runtime import Runtime
 from app.services.api_keys import Scope
-from app.services.webhooks import return_requested
 from app.services.webhooks.handlers import Apply, Handler
 from app.services.webhooks.worker import LEASE, Worker
 from tests.conftest import MakeKey
@@ -52,15 +52,15 @@ async def drain(worker: Worker) -> int:
     return processed
 
 
-async def event(sessions: async_sessionmaker[AsyncSession], webhook_id: str) -> WebhookEvent:
-    async with sessions() as session:
+async def event(database: Database, webhook_id: str) -> WebhookEvent:
+    async with database.reading() as session:
         row = await webhook_events.get(session, webhook_id)
     assert row is not None
     return row
 
 
-async def all_decisions(sessions: async_sessionmaker[AsyncSession]) -> list[DecisionRow]:
-    async with sessions() as session:
+async def all_decisions(database: Database) -> list[DecisionRow]:
+    async with database.reading() as session:
         return list((await session.scalars(select(DecisionRow))).all())
 
 
@@ -69,11 +69,11 @@ async def test_a_return_request_becomes_a_decision_caused_by_the_webhook(
 ) -> None:
     webhook_id = await receive(client, return_request_payload(), triggered_at="2026-11-20T15:00:00Z")
 
-    assert await drain(Worker(runtime)) == 1
+    assert await drain(Worker(runtime.database, runtime.handlers)) == 1
 
-    [row] = await all_decisions(sessions)
+    [row] = await all_decisions(runtime.database)
     assert (row.webhook_event_id, row.api_key_id, row.ticket_id) == (webhook_id, None, None)
-    processed = await event(sessions, webhook_id)
+    processed = await event(runtime.database, webhook_id)
     assert (processed.status, processed.outcome) == ("processed", f"decision {row.id}")
     listed = await client.get("/v1/decisions", headers=await make_key(Scope.read))
     [decision] = listed.json()["items"]
@@ -92,8 +92,8 @@ async def test_several_lines_take_the_sellers_fault_reason_and_their_skus(
 ) -> None:
     lines = ((TOQUE_LINE, 1, "unwanted"), (MITTENS_LINE, 1, "defective"))
     await receive(client, return_request_payload(lines=lines))
-    await drain(Worker(runtime))
-    [row] = await all_decisions(sessions)
+    await drain(Worker(runtime.database, runtime.handlers))
+    [row] = await all_decisions(runtime.database)
     assert row.reason == "defective"
     assert row.request["items"] == [
         {"sku": "TOQ-MER-GRY", "quantity": 1},
@@ -105,12 +105,12 @@ async def test_several_lines_take_the_sellers_fault_reason_and_their_skus(
 async def test_the_same_event_delivered_five_times_makes_one_decision(
     client: httpx.AsyncClient, runtime: Runtime, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    worker = Worker(runtime)
+    worker = Worker(runtime.database, runtime.handlers)
     for _ in range(5):
         await receive(client, return_request_payload(), webhook_id="wh-five")
         await drain(worker)
-    assert len(await all_decisions(sessions)) == 1
-    assert (await event(sessions, "wh-five")).attempts == 1
+    assert len(await all_decisions(runtime.database)) == 1
+    assert (await event(runtime.database, "wh-five")).attempts == 1
 
 
 async def test_a_return_announced_under_two_webhook_ids_makes_one_decision(
@@ -118,10 +118,10 @@ async def test_a_return_announced_under_two_webhook_ids_makes_one_decision(
 ) -> None:
     first = await receive(client, return_request_payload(return_id=42))
     second = await receive(client, return_request_payload(return_id=42))
-    await drain(Worker(runtime))
-    [row] = await all_decisions(sessions)
+    await drain(Worker(runtime.database, runtime.handlers))
+    [row] = await all_decisions(runtime.database)
     assert row.webhook_event_id == first
-    assert (await event(sessions, second)).outcome == f"already decided by webhook {first}"
+    assert (await event(runtime.database, second)).outcome == f"already decided by webhook {first}"
 
 
 async def test_a_worker_stopped_between_claiming_and_finishing_loses_nothing(
@@ -134,16 +134,16 @@ async def test_a_worker_stopped_between_claiming_and_finishing_loses_nothing(
         claimed = await webhook_events.claim_next(session, clock(), clock() + LEASE, "token-of-a")
     assert claimed is not None
 
-    worker_b = Worker(runtime, clock=clock)
+    worker_b = Worker(runtime.database, runtime.handlers, clock=clock)
     assert not await worker_b.process_next()  # the claim still holds
     clock.advance(LEASE + timedelta(seconds=1))
     assert await worker_b.process_next()  # the claim lapsed: B takes the event over
 
     # A comes back to life and finishes what it had claimed: its claim is gone, it writes nothing.
-    await Worker(runtime, clock=clock).process(claimed, "token-of-a")
+    await Worker(runtime.database, runtime.handlers, clock=clock).process(claimed, "token-of-a")
 
-    assert len(await all_decisions(sessions)) == 1
-    taken_over = await event(sessions, webhook_id)
+    assert len(await all_decisions(runtime.database)) == 1
+    taken_over = await event(runtime.database, webhook_id)
     assert (taken_over.status, taken_over.attempts) == ("processed", 2)
 
 
@@ -152,18 +152,20 @@ async def test_two_workers_on_one_queue_process_each_event_once(
 ) -> None:
     ids = [await receive(client, return_request_payload(return_id=100 + n)) for n in range(12)]
 
-    done = await asyncio.gather(drain(Worker(runtime)), drain(Worker(runtime)))
+    done = await asyncio.gather(
+        drain(Worker(runtime.database, runtime.handlers)), drain(Worker(runtime.database, runtime.handlers))
+    )
 
     assert sum(done) == len(ids)
-    rows = await all_decisions(sessions)
+    rows = await all_decisions(runtime.database)
     assert sorted(row.webhook_event_id or "" for row in rows) == sorted(ids)
     for webhook_id in ids:
-        finished = await event(sessions, webhook_id)
+        finished = await event(runtime.database, webhook_id)
         assert (finished.status, finished.attempts) == ("processed", 1)
 
 
 def recording(seen: list[str]) -> Handler:
-    async def prepare(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply:
+    async def prepare(event: WebhookEvent, now: datetime) -> Apply:
         async def apply(session: AsyncSession) -> str:
             seen.append(event.topic)
             return event.topic
@@ -178,7 +180,7 @@ async def test_an_older_change_arriving_late_does_not_undo_a_newer_one(
 ) -> None:
     seen: list[str] = []
     handlers = {"returns/approve": recording(seen), "returns/decline": recording(seen)}
-    worker = Worker(runtime, handlers)
+    worker = Worker(runtime.database, handlers)
     the_return = {"id": 9001, "admin_graphql_api_id": "gid://shopify/Return/9001"}
     # The payload's own time wins over the trigger header: the decline happened last.
     declined = await receive(
@@ -197,8 +199,8 @@ async def test_an_older_change_arriving_late_does_not_undo_a_newer_one(
     await drain(worker)
 
     assert seen == ["returns/decline"]
-    assert (await event(sessions, declined)).status == "processed"
-    assert (await event(sessions, approved)).status == "superseded"
+    assert (await event(runtime.database, declined)).status == "processed"
+    assert (await event(runtime.database, approved)).status == "superseded"
 
 
 async def test_events_waiting_together_are_processed_in_the_order_they_happened(
@@ -209,23 +211,23 @@ async def test_events_waiting_together_are_processed_in_the_order_they_happened(
     the_return = {"id": 9002, "admin_graphql_api_id": "gid://shopify/Return/9002"}
     await receive(client, the_return, topic="returns/close", triggered_at="2026-11-21T12:00:00Z")
     await receive(client, the_return, topic="returns/approve", triggered_at="2026-11-21T11:00:00Z")
-    await drain(Worker(runtime, handlers))
+    await drain(Worker(runtime.database, handlers))
     assert seen == ["returns/approve", "returns/close"]
 
 
 async def test_a_failing_event_is_retried_with_backoff_then_parked(
     client: httpx.AsyncClient, runtime: Runtime, sessions: async_sessionmaker[AsyncSession], make_key: MakeKey
 ) -> None:
-    async def unavailable(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply:
+    async def unavailable(event: WebhookEvent, now: datetime) -> Apply:
         raise UpstreamUnavailable("Shopify answered 503")
 
     webhook_id = await receive(client, return_request_payload())
     clock = Clock()
     backoff = RetryPolicy(attempts=3, base_delay=10.0, max_delay=60.0)
-    worker = Worker(runtime, {"returns/request": Handler(unavailable)}, backoff=backoff, clock=clock)
+    worker = Worker(runtime.database, {"returns/request": Handler(unavailable)}, backoff=backoff, clock=clock)
 
     assert await worker.process_next()
-    waiting = await event(sessions, webhook_id)
+    waiting = await event(runtime.database, webhook_id)
     assert (waiting.status, waiting.attempts) == ("pending", 1)
     assert waiting.last_error == "UpstreamUnavailable: Shopify answered 503"
     assert clock() + timedelta(seconds=5) <= waiting.next_attempt_at <= clock() + timedelta(seconds=10)
@@ -234,7 +236,7 @@ async def test_a_failing_event_is_retried_with_backoff_then_parked(
     for _ in range(2):
         clock.advance(timedelta(minutes=5))
         assert await worker.process_next()
-    parked = await event(sessions, webhook_id)
+    parked = await event(runtime.database, webhook_id)
     assert (parked.status, parked.attempts) == ("parked", 3)
     clock.advance(timedelta(days=1))
     assert not await worker.process_next()
@@ -251,17 +253,17 @@ async def test_an_event_that_cannot_succeed_is_parked_at_once_and_can_be_requeue
     client: httpx.AsyncClient, runtime: Runtime, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     webhook_id = await receive(client, return_request_payload(order_id=123))
-    await drain(Worker(runtime))
+    await drain(Worker(runtime.database, runtime.handlers))
 
-    parked = await event(sessions, webhook_id)
+    parked = await event(runtime.database, webhook_id)
     assert (parked.status, parked.attempts) == ("parked", 1)
     assert parked.last_error is not None
     assert parked.last_error.startswith("OrderNotFound")
-    assert await all_decisions(sessions) == []
+    assert await all_decisions(runtime.database) == []
 
     async with sessions.begin() as session:
         assert await webhook_events.requeue_parked(session, webhook_id, datetime.now(UTC))
-    requeued = await event(sessions, webhook_id)
+    requeued = await event(runtime.database, webhook_id)
     assert (requeued.status, requeued.attempts) == ("pending", 0)
 
 
@@ -281,8 +283,8 @@ async def test_a_return_payload_without_what_a_decision_needs_is_parked(
     error: str,
 ) -> None:
     webhook_id = await receive(client, payload)
-    await drain(Worker(runtime))
-    parked = await event(sessions, webhook_id)
+    await drain(Worker(runtime.database, runtime.handlers))
+    parked = await event(runtime.database, webhook_id)
     assert parked.status == "parked"
     assert parked.last_error is not None
     assert error in parked.last_error
@@ -293,16 +295,16 @@ async def test_topics_without_a_handler_are_ignored(
     client: httpx.AsyncClient, runtime: Runtime, sessions: async_sessionmaker[AsyncSession], topic: str
 ) -> None:
     webhook_id = await receive(client, {"id": 5}, topic=topic)
-    await drain(Worker(runtime))
-    ignored = await event(sessions, webhook_id)
+    await drain(Worker(runtime.database, runtime.handlers))
+    ignored = await event(runtime.database, webhook_id)
     assert (ignored.status, ignored.outcome) == ("ignored", f"no handler for {topic}")
 
 
 async def test_an_effect_that_fails_halfway_is_rolled_back_with_its_event(
     client: httpx.AsyncClient, runtime: Runtime, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    async def decide_then_fail(runtime: Runtime, event: WebhookEvent, now: datetime) -> Apply:
-        store_decision = await return_requested.prepare(runtime, event, now)
+    async def decide_then_fail(event: WebhookEvent, now: datetime) -> Apply:
+        store_decision = await runtime.handlers["returns/request"].prepare(event, now)
 
         async def apply(session: AsyncSession) -> str:
             await store_decision(session)
@@ -311,10 +313,10 @@ async def test_an_effect_that_fails_halfway_is_rolled_back_with_its_event(
         return apply
 
     webhook_id = await receive(client, return_request_payload())
-    assert await Worker(runtime, {"returns/request": Handler(decide_then_fail)}).process_next()
+    assert await Worker(runtime.database, {"returns/request": Handler(decide_then_fail)}).process_next()
 
-    assert await all_decisions(sessions) == []
-    retried = await event(sessions, webhook_id)
+    assert await all_decisions(runtime.database) == []
+    retried = await event(runtime.database, webhook_id)
     assert (retried.status, retried.last_error) == ("pending", "RuntimeError: the disk is full")
 
 
@@ -332,7 +334,7 @@ async def test_the_worker_loop_reports_the_inbox_depth_and_age_to_metrics(
     await receive(client, return_request_payload(return_id=9_002))
     clock = Clock()
     clock.advance(timedelta(minutes=3))
-    await Worker(runtime, clock=clock).record_backlog()
+    await Worker(runtime.database, runtime.handlers, clock=clock).record_backlog()
     assert gauge("returns_router_webhook_inbox_depth") == 2
     age = gauge("returns_router_webhook_inbox_oldest_age_seconds")
     assert age is not None
@@ -341,11 +343,11 @@ async def test_the_worker_loop_reports_the_inbox_depth_and_age_to_metrics(
     # The loop measures as it starts (both still waiting), then works; afterwards the inbox is empty.
     metrics.record_webhook_inbox(-1, -1)
     stop = asyncio.Event()
-    worker = Worker(runtime)
+    worker = Worker(runtime.database, runtime.handlers)
     running = asyncio.create_task(worker.run(stop, poll_interval=0.05))
     for _ in range(100):
         await asyncio.sleep(0.05)
-        async with runtime.sessions() as session:
+        async with runtime.database.reading() as session:
             if (await webhook_events.backlog(session))[0] == 0:
                 break
     stop.set()

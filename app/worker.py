@@ -1,4 +1,4 @@
-"""`python -m app worker`: the worker as its own process, on the same runtime as the API."""
+"""`python -m app worker`: the webhook worker as its own process, on the same runtime as the API."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ async def run_worker(settings: Settings, poll_interval: float) -> None:
         loop.add_signal_handler(stop_signal, stop.set)
     async with open_runtime(settings) as runtime:
         if await _migrated(runtime, stop, poll_interval):
-            await Worker(runtime).run(stop, poll_interval)
+            await Worker(runtime.database, runtime.handlers).run(stop, poll_interval)
 
 
 async def _migrated(runtime: Runtime, stop: asyncio.Event, poll_interval: float) -> bool:
@@ -33,7 +33,7 @@ async def _migrated(runtime: Runtime, stop: asyncio.Event, poll_interval: float)
     waiting = False
     while not stop.is_set():
         try:
-            async with runtime.engine.connect() as connection:
+            async with runtime.database.engine.connect() as connection:
                 if await current_revision(connection) == head_revision():
                     return True
         except (OSError, SQLAlchemyError) as error:
