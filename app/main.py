@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from app import problems
+from app import api_docs, problems
 from app.limits import RequestLimits
 from app.observability import RequestIdMiddleware, RequestTelemetry, configure_logging
 from app.routers import actions, decisions, health, policies, returns, webhooks
@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Routes return requests: Amazon's platform-owned returns or a store's own policy.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # served by api_docs, without a CDN
+        redoc_url=None,
     )
     # The last added runs first: the request id is bound before the access line and any 413/415.
     app.add_middleware(
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestTelemetry)
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
+    api_docs.install(app)
     for router in (
         returns.router,
         decisions.router,

@@ -18,8 +18,8 @@ import app.connectors
 from app.channels import AmazonChannel, ShopifyChannel
 from app.domain import Locale
 from tests.fakes.shopify_schema import admin_schema
+from tests.vendor import AMAZON_ORDERS_MODEL
 
-VENDOR = Path(__file__).resolve().parents[2].parent / "shared" / "vendor"
 FIXTURES = Path(app.connectors.__file__).parent / "fixtures"
 AMAZON_FIXTURES = sorted((FIXTURES / "amazon_us").glob("*.json"))
 SHOPIFY_FIXTURES = sorted((FIXTURES / "shopify_ca").glob("*.json"))
@@ -55,7 +55,7 @@ def shopify_channel() -> ShopifyChannel:
 @pytest.fixture(scope="session")
 def amazon_orders_model() -> dict[str, Any]:
     """The official Orders API 2026-01-01 Swagger model."""
-    model: dict[str, Any] = json.loads((VENDOR / "amazon-sp-api" / "orders_2026-01-01.json").read_text())
+    model: dict[str, Any] = json.loads(AMAZON_ORDERS_MODEL.read_text())
     return model
 
 

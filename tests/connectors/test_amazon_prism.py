@@ -27,11 +27,10 @@ from app.connectors.lookups import LocalCache
 from app.connectors.ratelimit import LocalBuckets
 from app.domain import Fulfillment
 from app.errors import OrderNotFound, ProblemError, UpstreamAuthFailed, UpstreamBadResponse
-from tests.connectors.conftest import VENDOR
+from tests.vendor import AMAZON_ORDERS_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 PRISM = ROOT / "node_modules" / ".bin" / "prism"
-MODEL = VENDOR / "amazon-sp-api" / "orders_2026-01-01.json"
 TOKEN_URL = "https://lwa.test/auth/o2/token"
 ORDER_ID = "113-4567890-1234567"
 
@@ -51,7 +50,7 @@ def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("prism") / "prism.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(PRISM), "mock", str(MODEL), "--host", "127.0.0.1", "--port", str(port)],
+            [str(PRISM), "mock", str(AMAZON_ORDERS_MODEL), "--host", "127.0.0.1", "--port", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

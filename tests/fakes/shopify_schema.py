@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import graphql
 
-VENDOR = Path(__file__).resolve().parents[2].parent / "shared" / "vendor"
+from tests.vendor import SHOPIFY_ADMIN_SCHEMA
 
 
 @cache
 def admin_schema() -> graphql.GraphQLSchema:
-    schema = graphql.build_schema((VENDOR / "shopify-admin" / "admin-2026-01.schema.graphql").read_text())
-    # graphql-core 3.3 rejects the schema as Shopify serves it (see SOURCE.md): skip that check.
+    schema = graphql.build_schema(SHOPIFY_ADMIN_SCHEMA.read_text())
+    # graphql-core 3.3 rejects the schema as Shopify serves it (vendor/shopify-admin/SOURCE.md):
+    # skip that check.
     schema._validation_errors = []
     return schema
