@@ -23,6 +23,8 @@ VENDOR = Path(__file__).resolve().parents[2].parent / "shared" / "vendor"
 FIXTURES = Path(app.connectors.__file__).parent / "fixtures"
 AMAZON_FIXTURES = sorted((FIXTURES / "amazon_us").glob("*.json"))
 SHOPIFY_FIXTURES = sorted((FIXTURES / "shopify_ca").glob("*.json"))
+# What Amazon and Shopify publish as sample answers and payloads (see SOURCES.md there).
+PUBLISHED = Path(__file__).resolve().parents[1] / "fixtures" / "published"
 
 
 @pytest.fixture(scope="session")
