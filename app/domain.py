@@ -220,6 +220,13 @@ class Order(BaseModel):
     )
     lines: list[OrderLine]
     sandbox: bool = False
+    missing: list[str] = Field(
+        default_factory=list,
+        description=(
+            "What the channel's answer left out, each with what was assumed instead "
+            "(`fulfillment.fulfilledBy: not given; taken as seller-fulfilled`), for the decision to explain."
+        ),
+    )
 
     @property
     def shipped(self) -> bool:

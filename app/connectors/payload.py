@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.domain import Money
+from app.domain import Money, minor_unit
 from app.errors import UpstreamError
 
 
@@ -83,7 +83,12 @@ def optional_timestamp(parent: Mapping[str, Any], key: str, where: str) -> datet
 
 
 def money(parent: Mapping[str, Any], key: str, where: str) -> Money:
-    """`{"amount": "12.50", "currencyCode": "USD"}`: both SP-API `Money` and Shopify `MoneyV2`."""
+    """`{"amount": "12.50", "currencyCode": "USD"}`: both SP-API `Money` and Shopify `MoneyV2`.
+
+    The amount comes back written to the currency's minor unit: Shopify sends `"43.0"` for 43.00,
+    and every answer shows money as `"43.00"`. Only the writing changes, never the value: an amount
+    finer than the minor unit (`"29.999"`) stays as sent, for the policy to round once, at the end.
+    """
     value = obj(parent, key, where)
     here = f"{where}.{key}"
     raw = text(value, "amount", here)
@@ -95,9 +100,21 @@ def money(parent: Mapping[str, Any], key: str, where: str) -> Money:
         raise UpstreamError(f"{here}: amount is not a decimal: {raw!r}")
     currency = text(value, "currencyCode", here)
     try:
-        return Money(amount=amount, currency=currency)
+        found = Money(amount=amount, currency=currency)
     except ValidationError as exc:
         raise UpstreamError(f"{here}: currencyCode is not an ISO 4217 code: {currency!r}") from exc
+    try:
+        return with_minor_unit(found)
+    except InvalidOperation as exc:  # more digits than any price has (1E+40)
+        raise UpstreamError(f"{here}: amount is out of range: {raw!r}") from exc
+
+
+def with_minor_unit(money: Money) -> Money:
+    """`money` written to its currency's minor unit (43.0 CAD -> 43.00) when that keeps its value."""
+    written = money.amount.quantize(minor_unit(money.currency))
+    if written != money.amount:  # finer than the minor unit (29.999): kept exact
+        return money
+    return Money(amount=written, currency=money.currency)
 
 
 def validation_detail(exc: ValidationError) -> str:

@@ -23,6 +23,8 @@ from tests.vendor import AMAZON_ORDERS_MODEL
 FIXTURES = Path(app.connectors.__file__).parent / "fixtures"
 AMAZON_FIXTURES = sorted((FIXTURES / "amazon_us").glob("*.json"))
 SHOPIFY_FIXTURES = sorted((FIXTURES / "shopify_ca").glob("*.json"))
+# What Amazon and Shopify publish as sample answers and payloads (see SOURCES.md there).
+PUBLISHED = Path(__file__).resolve().parents[1] / "fixtures" / "published"
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,7 @@ from app.errors import (
     UpstreamUnavailable,
     ValidationProblem,
 )
+from tests.connectors.conftest import PUBLISHED
 
 Payload = Callable[[str], dict[str, Any]]
 KETTLE = "113-4567890-1234567"
@@ -194,6 +195,34 @@ async def test_get_order_asks_for_what_the_decision_needs_and_answers_a_live_ord
         "client_id": "amzn1.application-oa2-client.test",
         "client_secret": "client-secret",
     }
+
+
+async def test_the_published_get_order_example_is_answered_as_an_order(
+    rig: Rig, mock: respx.MockRouter, channel: AmazonChannel
+) -> None:
+    example = json.loads((PUBLISHED / "amazon" / "getOrder.example.json").read_text(encoding="utf-8"))
+    order_id = example["order"]["orderId"]
+    token_route(mock)
+    mock.get(f"{ENDPOINT}/orders/2026-01-01/orders/{order_id}").respond(200, json=example)
+
+    order = await rig.connector.resolve_order(order_id)
+
+    assert order == order_from_amazon(example, channel, sandbox=False)
+    assert (order.order_ref, order.currency, str(order.total.amount)) == (order_id, "GBP", "103.97")
+
+
+async def test_the_published_sandbox_refusal_is_a_validation_problem(
+    rig: Rig, mock: respx.MockRouter
+) -> None:
+    case = json.loads(
+        (PUBLISHED / "amazon" / "getOrder.sandbox.400.TEST_CASE_400.json").read_text(encoding="utf-8")
+    )
+    token_route(mock)
+    mock.get(url__regex=GET_ORDER).respond(400, json=case["response"])
+
+    with pytest.raises(ValidationProblem) as raised:
+        await rig.connector.resolve_order("114-0000000-0000400")
+    assert raised.value.status == 422
 
 
 async def test_a_malformed_order_id_is_refused_without_a_call(rig: Rig, mock: respx.MockRouter) -> None:

@@ -238,6 +238,160 @@ def test_total_falls_back_to_the_lines(amazon_payload: Payload, amazon_channel: 
     assert order_from_amazon(body, amazon_channel).total == Money(amount=Decimal("54.97"), currency="USD")
 
 
+# --- What the model leaves optional is read around, and said ---------------------------
+
+
+def test_a_complete_answer_misses_nothing(amazon_payload: Payload, amazon_channel: AmazonChannel) -> None:
+    for order_id in (KETTLE, FBA_TWO_LINES, OLD_MERCHANT, UNSHIPPED, FBA_HOLIDAY, NO_PROMISE):
+        assert order_from_amazon(amazon_payload(order_id), amazon_channel).missing == []
+
+
+@pytest.mark.parametrize("order_id", [FBA_TWO_LINES, NO_PROMISE])
+def test_without_fulfilled_by_the_order_is_taken_as_seller_fulfilled(
+    amazon_payload: Payload, amazon_channel: AmazonChannel, order_id: str
+) -> None:
+    body = amazon_payload(order_id)
+    del body["order"]["fulfillment"]["fulfilledBy"]
+    has_packages = bool(body["order"].get("packages"))
+
+    order = order_from_amazon(body, amazon_channel)
+
+    assert order.fulfillment is Fulfillment.merchant
+    why = "it has packages, which only seller-fulfilled orders have" if has_packages else "by default"
+    assert order.missing == [f"fulfillment.fulfilledBy: not given; taken as seller-fulfilled ({why})"]
+    # Nothing else changes: the rest of the answer is read as before.
+    complete = order_from_amazon(amazon_payload(order_id), amazon_channel)
+    assert (order.delivered_at, order.total, order.lines) == (
+        complete.delivered_at,
+        complete.total,
+        complete.lines,
+    )
+
+
+def test_without_fulfillment_the_order_is_taken_as_shipped(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    body = amazon_payload(FBA_TWO_LINES)
+    del body["order"]["fulfillment"], body["order"]["packages"]  # nothing says it shipped
+
+    order = order_from_amazon(body, amazon_channel)
+
+    assert order.shipped
+    # No ship time and no promise: estimated from the order date (2026-10-05T14:12Z + 5 days).
+    assert (order.delivered_at, order.delivered_at_source) == (
+        at("2026-10-10T14:12:00+00:00"),
+        DeliverySource.estimated,
+    )
+    assert order.missing == [
+        "fulfillment.fulfilledBy: not given; taken as seller-fulfilled (by default)",
+        "fulfillment: not given; the order is taken as shipped and its delivery estimated",
+    ]
+
+
+def test_without_a_price_the_unit_price_comes_from_the_item_proceeds(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    body = amazon_payload(FBA_TWO_LINES)
+    del body["order"]["orderItems"][0]["product"]["price"]  # 2 x BAKE-MAT-2, ITEM proceeds 29.98
+    body["order"]["orderItems"][1]["product"]["price"] = {"priceDesignation": "BUSINESS_PRICE"}
+
+    order = order_from_amazon(body, amazon_channel)
+
+    assert [(line.sku, line.unit_price) for line in order.lines] == [
+        ("BAKE-MAT-2", Money(amount=Decimal("14.99"), currency="USD")),
+        ("SCALE-05", Money(amount=Decimal("24.99"), currency="USD")),
+    ]
+    taken = "product.price not given; unit price {} USD from its proceeds (ITEM {} / {})"
+    assert order.missing == [
+        f"item 31877620491508: {taken.format('14.99', '29.98', 2)}",
+        f"item 31877620491509: {taken.format('24.99', '24.99', 1)}",
+    ]
+
+
+def test_a_price_shared_unevenly_is_rounded_and_said_so(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    body = amazon_payload(KETTLE)
+    item = body["order"]["orderItems"][0]
+    del item["product"]["price"]
+    item["quantityOrdered"] = 3
+    item["proceeds"] = {
+        "breakdowns": [{"type": "ITEM", "subtotal": {"amount": "10.0", "currencyCode": "USD"}}]
+    }
+
+    order = order_from_amazon(body, amazon_channel)
+
+    assert order.lines[0].unit_price == Money(amount=Decimal("3.33"), currency="USD")
+    [note] = order.missing
+    assert note.endswith("unit price about 3.33 USD from its proceeds (ITEM 10.00 / 3)")
+
+
+def test_without_a_price_or_proceeds_the_line_counts_nothing_and_says_so(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    body = amazon_payload(FBA_TWO_LINES)
+    for item in body["order"]["orderItems"]:
+        del item["product"]["price"], item["proceeds"]
+    del body["order"]["proceeds"]
+
+    order = order_from_amazon(body, amazon_channel)
+
+    assert [line.unit_price for line in order.lines] == [Money(amount=Decimal("0.00"), currency="USD")] * 2
+    assert order.total == Money(amount=Decimal("0.00"), currency="USD")
+    assert order.missing == [
+        "item 31877620491508: product.price not given, nor its proceeds; its value is taken as 0",
+        "item 31877620491509: product.price not given, nor its proceeds; its value is taken as 0",
+        "proceeds.grandTotal: not given; the total is the lines' sum, 0.00 USD",
+    ]
+
+
+def test_a_line_without_price_takes_the_currency_of_the_order(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    body = amazon_payload(FBA_TWO_LINES)
+    body["order"]["proceeds"]["grandTotal"] = {"amount": "70.0", "currencyCode": "CAD"}
+    for item in body["order"]["orderItems"]:
+        del item["product"]["price"], item["proceeds"]
+
+    order = order_from_amazon(body, amazon_channel)  # a USD channel, a CAD order
+
+    assert order.currency == "CAD"
+    assert order.total == Money(amount=Decimal("70.00"), currency="CAD")
+    assert {line.unit_price.currency for line in order.lines} == {"CAD"}
+
+
+def test_a_line_without_sku_is_known_by_its_item_id(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    body = amazon_payload(KETTLE)
+    del body["order"]["orderItems"][0]["product"]["sellerSku"]
+
+    order = order_from_amazon(body, amazon_channel)
+
+    [line] = order.lines
+    assert (line.line_id, line.sku, line.title) == (
+        "14529187364201",
+        None,
+        "Stainless Steel Electric Kettle 1.7L",
+    )
+    assert order.missing == [
+        "item 14529187364201: product.sellerSku not given; the line is known by its item id"
+    ]
+
+
+def test_amounts_are_written_to_the_minor_unit(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    body = amazon_payload(KETTLE)
+    body["order"]["orderItems"][0]["product"]["price"]["unitPrice"]["amount"] = "59.9"
+    body["order"]["proceeds"]["grandTotal"]["amount"] = "59.9"
+
+    order = order_from_amazon(body, amazon_channel)
+
+    assert order.model_dump(mode="json")["total"] == {"amount": "59.90", "currency": "USD"}
+    assert order.model_dump(mode="json")["lines"][0]["unit_price"] == {"amount": "59.90", "currency": "USD"}
+
+
 def test_times_keep_their_instant(amazon_payload: Payload, amazon_channel: AmazonChannel) -> None:
     body = amazon_payload(KETTLE)
     body["order"]["createdTime"] = "2026-11-20T02:00:00-08:00"
@@ -279,13 +433,13 @@ PRICE = ("order", "orderItems", 0, "product", "price", "unitPrice")
         (_drop("order", "createdTime"), "createdTime"),
         (_set("yesterday", "order", "createdTime"), "createdTime"),
         (_set("2026-11-20T10:00:00", "order", "createdTime"), "no UTC offset"),
-        (_drop("order", "fulfillment"), "fulfillment is missing"),
+        (_drop("order", "fulfillment", "fulfillmentStatus"), "fulfillmentStatus"),
         (_set("SOMEONE_ELSE", "order", "fulfillment", "fulfilledBy"), "SOMEONE_ELSE"),
         (_drop("order", "orderItems"), "orderItems"),
         (_set({"orderItemId": "1"}, "order", "orderItems"), "orderItems is not a list"),
         (_drop("order", "orderItems", 0, "product"), "product"),
         (_set("1", "order", "orderItems", 0, "quantityOrdered"), "quantityOrdered"),
-        (_drop(*PRICE), "unitPrice"),
+        (_set([], "order", "orderItems", 0, "product", "price"), "price is not an object"),
         (_set("12,50", *PRICE, "amount"), "12,50"),
         (_set("NaN", *PRICE, "amount"), "NaN"),
         (_set(59.99, *PRICE, "amount"), "amount"),
