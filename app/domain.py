@@ -168,6 +168,44 @@ class Money(BaseModel):
         return Money(amount=self.amount * percent / 100, currency=self.currency)
 
 
+# --- What an action sends and what went wrong, as stored with the action ---------------------
+
+
+class PlannedPayment(BaseModel):
+    """One payment of a refund: the gateway and the transaction it refunds, and how much."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gateway: str
+    parent_id: str | None
+    amount: Money
+
+
+class ActionPlan(BaseModel):
+    """What an action is to send, worked out before anything is: lines as (line GID, quantity)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lines: list[tuple[str, int]]
+    fee_percent: Decimal | None = None  # refund: the restocking fee kept
+    notify: bool = True  # refund: Shopify emails the customer
+    note: str | None = None  # refund: the agent's note
+    transactions: list[PlannedPayment] = []  # refund: net of the fee, once Shopify suggested them
+    exchange_for: list[tuple[str, int]] = []  # exchange: (ProductVariant GID, quantity)
+    return_lines: list[tuple[str, int]] = []  # exchange: (FulfillmentLineItem GID, quantity)
+    amount: Money | None = None  # store credit
+
+
+class ActionError(BaseModel):
+    """Why an action failed or stands unknown: a problem's code and detail."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
 # --- Orders, as every connector normalises them (no buyer PII) -------------------------
 
 

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.action_state import STATES_HOLDING_DECISION, ActionState, sql_in
+from app.domain import ActionError, ActionPlan, Money
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -62,6 +64,23 @@ class StateColumn(TypeDecorator[ActionState]):
 
 
 Document = JSON().with_variant(JSONB(), "postgresql")
+
+
+class ModelDocument(TypeDecorator[Any]):
+    """A JSON document read back as the pydantic model it was written from."""
+
+    impl = Document
+    cache_ok = True
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        super().__init__()
+        self.model = model
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return value.model_dump(mode="json", exclude_unset=True) if isinstance(value, BaseModel) else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else self.model.model_validate(value)
 
 
 class Base(DeclarativeBase):
@@ -198,10 +217,10 @@ class Action(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(doc="when the first mutation went out")
     api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(255), doc="the request's, to resume it")
-    plan: Mapped[dict[str, Any]] = mapped_column(doc="what is to be sent: lines, fee, amounts")
-    amount: Mapped[dict[str, Any] | None] = mapped_column(doc="the money moved (or to move)")
+    plan: Mapped[ActionPlan] = mapped_column(ModelDocument(ActionPlan), doc="what is to be sent")
+    amount: Mapped[Money | None] = mapped_column(ModelDocument(Money), doc="the money moved (or to move)")
     shopify: Mapped[dict[str, Any]] = mapped_column(doc="ids of what Shopify created")
-    error: Mapped[dict[str, Any] | None]
+    error: Mapped[ActionError | None] = mapped_column(ModelDocument(ActionError))
 
     __table_args__ = (
         Index("ix_actions_decision_id", "decision_id"),
@@ -226,7 +245,7 @@ class ShopifyRefund(Base):
     channel: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[str] = mapped_column(String(255))
     action_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("actions.id"))
-    amount: Mapped[dict[str, Any]]
+    amount: Mapped[Money] = mapped_column(ModelDocument(Money))
     created_at: Mapped[datetime] = mapped_column(doc="when Shopify made it")
     recorded_at: Mapped[datetime]
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from app.action_state import ActionState
 from app.connectors.shopify import ReturnSeen, ShopifyConnector
+from app.domain import ActionError
 from app.errors import ShopifyRejected, UpstreamError, ValidationProblem
 from app.services.action_steps import CLOCK_SKEW, Step, never_ran
 
@@ -23,13 +24,13 @@ async def run_exchange(step: Step, shopify: ShopifyConnector) -> None:
     action = step.action
     if action.status is ActionState.requested:
         try:
-            return_lines = await _fulfillment_lines(shopify, action.order_id, action.plan["lines"])
+            return_lines = await _fulfillment_lines(shopify, action.order_id, action.plan.lines)
         except (UpstreamError, ShopifyRejected, ValidationProblem) as error:
             await step.fail(error)  # only reads so far
             return
         await step.move(
             ActionState.submitted,
-            plan={**action.plan, "return_lines": return_lines},
+            plan=action.plan.model_copy(update={"return_lines": return_lines}),
             submitted_at=datetime.now(UTC),
         )
         created = await _create(step, shopify)
@@ -44,33 +45,33 @@ async def run_exchange(step: Step, shopify: ShopifyConnector) -> None:
         # Declined or canceled in Shopify before it was processed: no exchange, the decision is free.
         ended = created.status.lower()
         detail = f"Shopify shows the return {ended} before it was processed."
-        await step.move(ActionState.failed, error={"code": f"return_{ended}", "detail": detail})
+        await step.move(ActionState.failed, error=ActionError(code=f"return_{ended}", detail=detail))
         return
     # Processing is not blind here: the return was just created, or read back unprocessed.
     await step.move(step.action.status)  # take the step: only one runner processes
     try:
         processed = await shopify.process_return(created)
     except ShopifyRejected as error:
-        await step.move(ActionState.unknown, error={"code": error.code, "detail": error.detail})
+        await step.move(ActionState.unknown, error=ActionError(code=error.code, detail=error.detail))
         return
     except UpstreamError as error:
-        await step.move(ActionState.unknown, error={"code": error.code, "detail": error.detail})
+        await step.move(ActionState.unknown, error=ActionError(code=error.code, detail=error.detail))
         return
     await _done(step, processed)
 
 
 async def _fulfillment_lines(
-    shopify: ShopifyConnector, order_id: str, lines: list[list[object]]
-) -> list[list[object]]:
+    shopify: ShopifyConnector, order_id: str, lines: list[tuple[str, int]]
+) -> list[tuple[str, int]]:
     """The fulfilment line items behind the order lines to return, filling each in turn."""
     available = await shopify.fulfillment_lines(order_id)
-    chosen: list[list[object]] = []
+    chosen: list[tuple[str, int]] = []
     for line_id, quantity in lines:
-        wanted = int(str(quantity))
-        for fulfillment_line, fulfilled in available.get(str(line_id), []):
+        wanted = quantity
+        for fulfillment_line, fulfilled in available.get(line_id, []):
             taken = min(wanted, fulfilled)
             if taken > 0:
-                chosen.append([fulfillment_line, taken])
+                chosen.append((fulfillment_line, taken))
                 wanted -= taken
         if wanted > 0:
             raise ValidationProblem(f"Line {line_id} has fewer fulfilled units than the exchange returns.")
@@ -79,8 +80,8 @@ async def _fulfillment_lines(
 
 async def _create(step: Step, shopify: ShopifyConnector) -> ReturnSeen | None:
     action = step.action
-    return_lines = [(str(fli), int(str(qty))) for fli, qty in action.plan["return_lines"]]
-    exchange_for = [(str(v), int(str(qty))) for v, qty in action.plan["exchange_for"]]
+    return_lines = action.plan.return_lines
+    exchange_for = action.plan.exchange_for
     try:
         created = await shopify.create_return(action.order_id, return_lines, exchange_for)
     except ShopifyRejected as error:
@@ -90,7 +91,7 @@ async def _create(step: Step, shopify: ShopifyConnector) -> ReturnSeen | None:
         if never_ran(error):
             await step.fail(error)
             return None
-        await step.move(ActionState.unknown, error={"code": error.code, "detail": error.detail})
+        await step.move(ActionState.unknown, error=ActionError(code=error.code, detail=error.detail))
         return await _read_back(step, shopify, quietly=True)
     await step.move(action.status, shopify=_ids(action.order_id, created))
     return created
@@ -116,7 +117,7 @@ async def _read_back(step: Step, shopify: ShopifyConnector, quietly: bool = Fals
             await step.move(action.status, shopify=_ids(action.order_id, found))
     if found is None and not quietly and step.settled():
         await step.move(
-            ActionState.failed, error={"code": "not_created", "detail": "Shopify shows no such return."}
+            ActionState.failed, error=ActionError(code="not_created", detail="Shopify shows no such return.")
         )
     return found
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from app.action_state import ActionState
 from app.connectors.shopify import RefundSeen, RefundTransaction, ShopifyConnector
 from app.db import actions as rows
 from app.db.tables import Action, ShopifyRefund
-from app.domain import Money
+from app.domain import ActionError, PlannedPayment
 from app.errors import ShopifyRejected, UpstreamError
 from app.services import action_plan as plans
 from app.services.action_steps import Step, never_ran
@@ -39,20 +38,20 @@ def marked_action(note: str | None) -> uuid.UUID | None:
 
 async def run_refund(step: Step, shopify: ShopifyConnector) -> None:
     action = step.action
-    lines = [(line, qty) for line, qty in action.plan["lines"]]
+    lines = action.plan.lines
     if action.status is ActionState.requested:
         try:
             suggested = await shopify.suggested_refund(action.order_id, lines)
-            transactions = plans.refund_transactions(suggested, Decimal(action.plan["fee_percent"]))
+            transactions = plans.refund_transactions(suggested, action.plan.fee_percent or Decimal(0))
         except (UpstreamError, ShopifyRejected) as error:
             await step.fail(error)  # only reads so far: nothing was sent
             return
         refund_total = plans.total(transactions, suggested.amount.currency)
-        plan = {**action.plan, "transactions": [_dump(t) for t in transactions]}
+        plan = action.plan.model_copy(update={"transactions": [_planned(t) for t in transactions]})
         await step.move(
             ActionState.submitted,
             plan=plan,
-            amount=refund_total.model_dump(mode="json"),
+            amount=refund_total,
             submitted_at=datetime.now(UTC),
         )
     elif (found := await _refund_read_back(step, shopify)) is not None:
@@ -64,11 +63,11 @@ async def run_refund(step: Step, shopify: ShopifyConnector) -> None:
         # Take the step, so one runner re-sends. The key is the action's id: re-sending is safe
         # while Shopify remembers it, and the read-back above covers the time after.
         await step.move(ActionState.submitted)
-    transactions = [_load(t) for t in action.plan["transactions"]]
-    note = " ".join(filter(None, [action.plan.get("note"), f"({marker(action.id)})"]))
+    transactions = [RefundTransaction(p.gateway, p.parent_id, p.amount) for p in action.plan.transactions]
+    note = " ".join(filter(None, [action.plan.note, f"({marker(action.id)})"]))
     try:
         refund = await shopify.create_refund(
-            str(action.id), action.order_id, lines, transactions, note=note, notify=action.plan["notify"]
+            str(action.id), action.order_id, lines, transactions, note=note, notify=action.plan.notify
         )
     except ShopifyRejected as error:
         await step.fail(error)
@@ -77,7 +76,7 @@ async def run_refund(step: Step, shopify: ShopifyConnector) -> None:
         if never_ran(error):
             await step.fail(error)
             return
-        await step.move(ActionState.unknown, error={"code": error.code, "detail": error.detail})
+        await step.move(ActionState.unknown, error=ActionError(code=error.code, detail=error.detail))
         if (found := await _refund_read_back(step, shopify, quietly=True)) is not None:
             await _refund_done(step, found)
         return
@@ -102,7 +101,7 @@ async def _refund_done(step: Step, refund: RefundSeen) -> None:
     await step.move(
         ActionState.succeeded,
         shopify={"refund_id": refund.refund_id, "order_id": step.action.order_id},
-        amount=refund.amount.model_dump(mode="json"),
+        amount=refund.amount,
         error=None,
     )
     async with step.database.transaction() as session:
@@ -115,19 +114,13 @@ def _refund_row(action: Action, refund: RefundSeen, now: datetime) -> ShopifyRef
         channel=action.channel,
         order_id=action.order_id,
         action_id=action.id,
-        amount=refund.amount.model_dump(mode="json"),
+        amount=refund.amount,
         created_at=refund.created_at,
         recorded_at=now,
     )
 
 
-def _dump(transaction: RefundTransaction) -> dict[str, Any]:
-    return {
-        "gateway": transaction.gateway,
-        "parent_id": transaction.parent_id,
-        "amount": transaction.amount.model_dump(mode="json"),
-    }
-
-
-def _load(raw: dict[str, Any]) -> RefundTransaction:
-    return RefundTransaction(raw["gateway"], raw["parent_id"], Money.model_validate(raw["amount"]))
+def _planned(transaction: RefundTransaction) -> PlannedPayment:
+    return PlannedPayment(
+        gateway=transaction.gateway, parent_id=transaction.parent_id, amount=transaction.amount
+    )

@@ -12,6 +12,7 @@ from app.action_state import ActionState
 from app.db import actions as rows
 from app.db.database import Database
 from app.db.tables import Action
+from app.domain import ActionError
 from app.errors import ProblemError, UpstreamAuthFailed, UpstreamError, UpstreamRateLimited
 
 log = structlog.get_logger(__name__)
@@ -41,9 +42,10 @@ class Step:
             setattr(self.action, key, value)
 
     async def fail(self, error: ProblemError) -> None:
-        body = {"code": error.code, "detail": error.detail, "errors": error.errors}
         log.info("action_failed", action_id=str(self.action.id), code=error.code)
-        await self.move(ActionState.failed, error=body)
+        await self.move(
+            ActionState.failed, error=ActionError(code=error.code, detail=error.detail, errors=error.errors)
+        )
 
     async def reload(self) -> Action:
         async with self.database.reading() as session:

@@ -10,14 +10,15 @@ from datetime import UTC, datetime
 
 from app.action_state import ActionState
 from app.connectors.shopify import CreditSeen, ShopifyConnector
-from app.domain import Money
+from app.domain import ActionError, Money
 from app.errors import ShopifyRejected, UpstreamError
 from app.services.action_steps import CLOCK_SKEW, Step, never_ran
 
 
 async def run_store_credit(step: Step, shopify: ShopifyConnector) -> None:
     action = step.action
-    amount = Money.model_validate(action.plan["amount"])
+    amount = action.plan.amount
+    assert amount is not None  # planned with the action
     if action.status is not ActionState.requested:
         await _read_back(step, shopify, amount)
         return
@@ -29,7 +30,7 @@ async def run_store_credit(step: Step, shopify: ShopifyConnector) -> None:
     if customer is None:
         await step.move(
             ActionState.failed,
-            error={"code": "no_customer", "detail": "The order has no customer account to credit."},
+            error=ActionError(code="no_customer", detail="The order has no customer account to credit."),
         )
         return
     await step.move(ActionState.submitted, submitted_at=datetime.now(UTC))
@@ -42,7 +43,7 @@ async def run_store_credit(step: Step, shopify: ShopifyConnector) -> None:
         if never_ran(error):
             await step.fail(error)
             return
-        await step.move(ActionState.unknown, error={"code": error.code, "detail": error.detail})
+        await step.move(ActionState.unknown, error=ActionError(code=error.code, detail=error.detail))
         return
     await _done(step, credit)
 
@@ -57,7 +58,7 @@ async def _read_back(step: Step, shopify: ShopifyConnector, amount: Money) -> No
         await _done(step, matching[0])
     elif not matching and step.settled():
         await step.move(
-            ActionState.failed, error={"code": "not_created", "detail": "Shopify shows no such credit."}
+            ActionState.failed, error=ActionError(code="not_created", detail="Shopify shows no such credit.")
         )
 
 
@@ -65,6 +66,6 @@ async def _done(step: Step, credit: CreditSeen) -> None:
     await step.move(
         ActionState.succeeded,
         shopify={"order_id": step.action.order_id, "store_credit_transaction_id": credit.transaction_id},
-        amount=credit.amount.model_dump(mode="json"),
+        amount=credit.amount,
         error=None,
     )

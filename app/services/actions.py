@@ -23,7 +23,7 @@ from app.db import actions as rows
 from app.db.database import Database
 from app.db.tables import Action, ShopifyRefund
 from app.db.tables import Decision as DecisionRow
-from app.domain import Money, Order, PolicyResult, Resolution
+from app.domain import ActionPlan, Money, Order, PolicyResult, Resolution
 from app.errors import ActionNotAllowed
 from app.services import action_plan as plans
 from app.services.action_exchange import run_exchange
@@ -43,9 +43,9 @@ def answer(action: Action) -> dict[str, Any]:
         "status": action.status.status,
         "state": action.status.value,
         "shopify": dict(action.shopify),
-        "amount": action.amount,
+        "amount": action.amount.model_dump(mode="json") if action.amount else None,
         "created_at": action.created_at.isoformat().replace("+00:00", "Z"),
-        "error": action.error,
+        "error": action.error.model_dump(mode="json", exclude_unset=True) if action.error else None,
     }
 
 
@@ -75,7 +75,7 @@ class Actions:
         decision: DecisionRow,
         kind: Resolution,
         order: Order,
-        plan: dict[str, Any],
+        plan: ActionPlan,
         caller: Caller,
         idempotency_key: str,
     ) -> Action:
@@ -107,7 +107,7 @@ class Actions:
                 api_key_id=caller.key_id,
                 idempotency_key=idempotency_key,
                 plan=plan,
-                amount=plan.get("amount"),
+                amount=plan.amount,
                 shopify={},
                 error=None,
             )
@@ -154,20 +154,18 @@ class Actions:
             return list(await rows.pending_exchanges(session, return_id, order_id))
 
 
-def _plan(body: ActionBody, order: Order, request: dict[str, Any], policy: PolicyResult) -> dict[str, Any]:
+def _plan(body: ActionBody, order: Order, request: dict[str, Any], policy: PolicyResult) -> ActionPlan:
     lines = plans.returned_lines(
         order, request, body.lines if not isinstance(body, StoreCreditBody) else None
     )
-    plan: dict[str, Any] = {"lines": [list(line) for line in lines]}
     if isinstance(body, RefundBody):
         fee = plans.restocking_fee_percent(policy, body.restocking_fee_percent)
-        plan |= {"fee_percent": str(fee), "notify": body.notify_customer, "note": body.note}
-    elif isinstance(body, ExchangeBody):
-        plan["exchange_for"] = [[plans.variant_gid(i.variant_id), i.quantity] for i in body.exchange_for]
-    else:
-        amount = plans.store_credit_amount(order, lines, policy.store_credit_bonus_percent, body.amount)
-        plan["amount"] = amount.model_dump(mode="json")
-    return plan
+        return ActionPlan(lines=lines, fee_percent=fee, notify=body.notify_customer, note=body.note)
+    if isinstance(body, ExchangeBody):
+        exchange_for = [(plans.variant_gid(i.variant_id), i.quantity) for i in body.exchange_for]
+        return ActionPlan(lines=lines, exchange_for=exchange_for)
+    amount = plans.store_credit_amount(order, lines, policy.store_credit_bonus_percent, body.amount)
+    return ActionPlan(lines=lines, amount=amount)
 
 
 def _taken(existing: Action | None) -> ActionNotAllowed:
@@ -213,7 +211,7 @@ async def record_shopify_refund(
             ActionState.succeeded,
             updated_at=now,
             shopify={"refund_id": refund_id, "order_id": order_id},
-            amount=amount.model_dump(mode="json"),
+            amount=amount,
             error=None,
         )
     row = ShopifyRefund(
@@ -221,7 +219,7 @@ async def record_shopify_refund(
         channel=channel,
         order_id=order_id,
         action_id=action.id if action is not None else None,
-        amount=amount.model_dump(mode="json"),
+        amount=amount,
         created_at=created_at,
         recorded_at=now,
     )

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.connectors.shopify import RefundTransaction, SuggestedRefund
-from app.domain import Money, minor_unit
+from app.domain import ActionPlan, Money, minor_unit
 from app.services.action_plan import refund_transactions, total
 
 CURRENCIES = ["CAD", "USD", "EUR", "JPY", "KWD"]
@@ -63,3 +63,22 @@ def test_no_fee_refunds_everything_paid() -> None:
     )
     assert total(refund_transactions(suggested, Decimal(0)), "CAD").amount == Decimal("94.92")
     assert total(refund_transactions(suggested, Decimal(15)), "CAD").amount == Decimal("80.68")
+
+
+def test_a_plan_stored_before_plans_were_typed_reads_back_the_same() -> None:
+    # As rows written by earlier releases hold it: amounts as strings, pairs as lists.
+    stored = {
+        "lines": [["gid://shopify/LineItem/1071823172", 1]],
+        "fee_percent": "10",
+        "notify": True,
+        "note": None,
+        "transactions": [
+            {"gateway": "shopify_payments", "parent_id": "gid://shopify/OrderTransaction/1",
+             "amount": {"amount": "35.10", "currency": "CAD"}}
+        ],
+    }  # fmt: skip
+    plan = ActionPlan.model_validate(stored)
+    assert plan.lines == [("gid://shopify/LineItem/1071823172", 1)]
+    assert plan.fee_percent == Decimal("10")
+    assert plan.transactions[0].amount == Money(amount=Decimal("35.10"), currency="CAD")
+    assert ActionPlan.model_validate(plan.model_dump(mode="json", exclude_unset=True)) == plan

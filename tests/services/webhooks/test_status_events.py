@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from app.db.database import Database
 from app.db.tables import ShopifyRefund, ShopifyReturn
+from app.domain import Money
 from app.runtime import Runtime
 from app.services.webhooks.worker import Worker
 from tests.fakes.shopify_admin import FakeShopify
@@ -72,7 +74,9 @@ async def test_a_refund_made_by_hand_is_known_once_and_blocks_refund_actions(
         ORDER_GID,
         None,
     )
-    assert known.amount == {"amount": "12.50", "currency": "CAD"}  # the failed transaction paid nothing
+    assert known.amount == Money(
+        amount=Decimal("12.50"), currency="CAD"
+    )  # the failed transaction paid nothing
     first = await event(live_runtime.database, "wh-refund")
     assert (first.status, first.attempts) == ("processed", 1)
     assert first.outcome == "refund gid://shopify/Refund/5001 of 12.50 CAD recorded, made outside the service"
