@@ -156,7 +156,7 @@ class Actions:
 
 def _plan(body: ActionBody, order: Order, request: dict[str, Any], policy: PolicyResult) -> dict[str, Any]:
     lines = plans.returned_lines(
-        order, request, body.lines if not isinstance(body, StoreCreditBody) else None
+        order, request, body.items if not isinstance(body, StoreCreditBody) else None
     )
     plan: dict[str, Any] = {"lines": [list(line) for line in lines]}
     if isinstance(body, RefundBody):
