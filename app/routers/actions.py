@@ -33,6 +33,7 @@ class ActionAnswer(ActionSummary):
     """The action as it stands once the request ends: `pending` when Shopify's answer is still due."""
 
 
+ANSWERED = "The action as it stands; for a repeated Idempotency-Key and body, the first answer again."
 RESPONSES = problems(400, 401, 403, 404, 409, 422, 502, 503, 504)
 
 
@@ -40,6 +41,7 @@ RESPONSES = problems(400, 401, 403, 404, 409, 422, 502, 503, 504)
     "/decisions/{decision_id}/actions/refund",
     status_code=201,
     response_model=ActionAnswer,
+    response_description=ANSWERED,
     operation_id="refund_decision",
     responses=RESPONSES,
 )
@@ -59,6 +61,7 @@ async def refund(
     "/decisions/{decision_id}/actions/exchange",
     status_code=201,
     response_model=ActionAnswer,
+    response_description=ANSWERED,
     operation_id="exchange_decision",
     responses=RESPONSES,
 )
@@ -78,6 +81,7 @@ async def exchange(
     "/decisions/{decision_id}/actions/store-credit",
     status_code=201,
     response_model=ActionAnswer,
+    response_description=ANSWERED,
     operation_id="store_credit_decision",
     responses=RESPONSES,
 )

@@ -108,6 +108,7 @@ class DecisionWithActions(Decision):
     "/decisions/{decision_id}",
     response_model=DecisionWithActions,
     operation_id="get_decision",
+    response_description="The decision as it was answered, with its actions and Shopify returns.",
     responses=problems(401, 403, 404, 422, 503),
 )
 async def get_decision(row: DecisionToRead, session: SessionDep) -> JSONResponse:
@@ -162,6 +163,7 @@ CreatedBefore = Annotated[
     "/decisions",
     response_model=DecisionList,
     operation_id="list_decisions",
+    response_description="A page of decisions, newest first, and the cursor of the next.",
     responses=problems(401, 403, 422, 503),
 )
 async def list_decisions(
@@ -216,6 +218,7 @@ async def list_decisions(
     "/stats/decisions",
     response_model=DecisionStats,
     operation_id="decision_stats",
+    response_description="The counts per group, ordered by key.",
     responses=problems(401, 403, 422, 503),
 )
 async def decision_stats(

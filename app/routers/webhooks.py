@@ -33,6 +33,7 @@ class WebhookAck(BaseModel):
     PATH,
     response_model=WebhookAck,
     operation_id="receive_shopify_webhook",
+    response_description="Stored (`accepted`), or stored already (`duplicate`).",
     responses=problems(400, 401, 413, 422, 503),
     openapi_extra={
         "requestBody": {
@@ -132,6 +133,7 @@ class WebhookEventList(BaseModel):
     "/v1/webhooks/events",
     response_model=WebhookEventList,
     operation_id="list_webhook_events",
+    response_description="A page of events, newest received first, and the cursor of the next.",
     responses=problems(401, 403, 422, 503),
 )
 async def list_webhook_events(
