@@ -26,6 +26,7 @@ from pydantic import (
     PlainSerializer,
     Strict,
     StringConstraints,
+    WithJsonSchema,
 )
 
 
@@ -60,6 +61,27 @@ class DeliverySource(StrEnum):
 
 
 class Reason(StrEnum):
+    """Why the customer returns the item. The channel's policy gives each reason a fault.
+
+    - `damaged`: it arrived broken or spoilt (seller's fault).
+    - `defective`: it does not work (seller's fault).
+    - `wrong_item`: another item than the one ordered came (seller's fault).
+    - `not_as_described`: it differs from the listing (seller's fault).
+    - `missing_parts`: parts or accessories are missing (seller's fault).
+    - `arrived_late`: it came after the promised date (seller's fault).
+    - `no_longer_needed`: the customer changed their mind (customer's fault).
+    - `size_or_fit`: it does not fit (customer's fault).
+    - `better_price`: the customer found it cheaper (customer's fault).
+    - `other`: anything else, and the default (customer's fault).
+
+    Under the default policies, the seller's fault means the seller pays return shipping and no
+    restocking fee is due; on Shopify the return stays eligible up to 90 days after delivery, a
+    final-sale line can come back, and a return worth 20.00 CAD or less is returnless. The customer's
+    fault means return shipping may be charged to the customer; on Shopify a refund (not an exchange
+    or store credit) carries a 15% restocking fee and final-sale lines cannot come back. On Amazon the
+    reason also picks the reply template.
+    """
+
     damaged = "damaged"
     defective = "defective"
     wrong_item = "wrong_item"
@@ -84,6 +106,19 @@ class Resolution(StrEnum):
 
 
 class RequestedResolution(StrEnum):
+    """What the customer asked for.
+
+    - `refund`: their money back.
+    - `exchange`: another variant or item instead.
+    - `store_credit`: credit to spend at the store.
+    - `unknown`: not said, and the default.
+
+    It is recorded in the decision for the agent and for reporting, and changes neither eligibility
+    nor the options: `policy.resolution_options` lists what the policy allows, in the business's order
+    of preference (a merchant's exchange and store credit before a refund; on Amazon only `refund`,
+    through Amazon's own flow). An action the options do not hold is refused (409 `action_not_allowed`).
+    """
+
     refund = "refund"
     exchange = "exchange"
     store_credit = "store_credit"
@@ -117,12 +152,26 @@ def _decimal_string(value: Decimal) -> str:
     return format(value, "f")
 
 
-# Decimals go over the wire as strings ("12.50"), never as floats.
-DecimalStr = Annotated[Decimal, PlainSerializer(_decimal_string, return_type=str, when_used="json")]
+# Decimals go over the wire as strings ("12.50"), never as floats. The document shows one shape for
+# reading and writing alike, so that every client generator sees one `Money`; a JSON number sent in a
+# request is still read.
+DecimalStr = Annotated[
+    Decimal,
+    PlainSerializer(_decimal_string, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["12.50"]}),
+]
 Percent = Annotated[
     Decimal,
     Field(ge=0, le=100),
     PlainSerializer(lambda v: format(v.normalize(), "f"), return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{1,3}(\.\d+)?$",
+            "description": "A percentage from 0 to 100, as a decimal string.",
+            "examples": ["15"],
+        }
+    ),
 ]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
@@ -135,10 +184,15 @@ def minor_unit(currency: str) -> Decimal:
 class Money(BaseModel):
     """An amount in one currency. Arithmetic stays exact; `rounded()` is applied once, at the end."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "description": 'An amount in one currency: `{"amount": "12.50", "currency": "CAD"}`.',
+        },
+    )
 
-    amount: DecimalStr
-    currency: CurrencyCode
+    amount: DecimalStr = Field(description="A decimal string, never a float.")
+    currency: CurrencyCode = Field(description="ISO 4217.", examples=["CAD"])
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -275,10 +329,21 @@ class Order(BaseModel):
 
 
 class ReturnItem(BaseModel):
+    """A line that comes back, named by its SKU."""
+
     model_config = ConfigDict(extra="forbid")
 
-    sku: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    quantity: Annotated[int, Strict()] = Field(default=1, ge=1, le=10_000)
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
+        description="The SKU of an order line. A SKU on several lines fills them in order.",
+        examples=["KET-01"],
+    )
+    quantity: Annotated[int, Strict()] = Field(
+        default=1,
+        ge=1,
+        le=10_000,
+        description="Units coming back. On a route, more than the order holds is capped at what it holds.",
+        examples=[1],
+    )
 
 
 _RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
@@ -328,18 +393,69 @@ class ReturnRequest(BaseModel):
         json_schema_extra={"examples": [EXAMPLE_RETURN_REQUEST]},
     )
 
-    order_ref: OrderRef
-    channel: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = None
-    ticket_id: Annotated[str, StringConstraints(max_length=255)] | None = None
-    customer_message: Annotated[str, StringConstraints(max_length=20_000)] | None = Field(
-        default=None, description="Read for context only; never stored."
+    order_ref: OrderRef = Field(
+        description="The order: an Amazon order id (3-7-7 digits), a Shopify order name (`#1001` or "
+        "`1001`), a Shopify numeric order id, or a Shopify Order GID. A bare number is looked up as "
+        "an order name first, then as an order id. An unknown order is 404 `order_not_found`.",
+        examples=["113-4567890-1234567", "#1001", "gid://shopify/Order/450789469"],
     )
-    reason: Reason = Reason.other
-    items: list[ReturnItem] | None = Field(default=None, max_length=500)
-    requested_resolution: RequestedResolution = RequestedResolution.unknown
-    locale: Locale | None = None
-    customer_contacted_at: RequestTime | None = None
-    as_of: RequestTime | None = None
+    channel: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = Field(
+        default=None,
+        description="A configured channel: `amazon_us` and `shopify_ca` always exist, and any channel "
+        "the service is configured with (`CHANNEL_<NAME>_...` settings, e.g. `amazon_ca`, "
+        "`shopify_us`). Absent: found from `order_ref` and the configured channels. A name that is "
+        "not configured is 422 `unknown_channel`; one that contradicts the order found, 409 "
+        "`channel_mismatch`.",
+        examples=["amazon_us"],
+    )
+    ticket_id: Annotated[str, StringConstraints(max_length=255)] | None = Field(
+        default=None,
+        description="The helpdesk's ticket id, stored with the decision and a filter of `GET /v1/decisions`.",
+        examples=["T-88213"],
+    )
+    customer_message: Annotated[str, StringConstraints(max_length=20_000)] | None = Field(
+        default=None,
+        description="The customer's words, read for context only and never stored.",
+        examples=["The kettle arrived with a cracked lid."],
+    )
+    reason: Reason = Field(
+        default=Reason.other,
+        description="Why the item comes back; its fault (seller's or customer's) drives the fee, "
+        "return shipping and the windows (see `Reason`).",
+        examples=["damaged"],
+    )
+    items: list[ReturnItem] | None = Field(
+        default=None,
+        max_length=500,
+        description="The lines coming back, by SKU. Absent: every line of the order. The action "
+        "bodies take the same list under the same name.",
+        examples=[[{"sku": "KET-01", "quantity": 1}]],
+    )
+    requested_resolution: RequestedResolution = Field(
+        default=RequestedResolution.unknown,
+        description="What the customer asked for; recorded, and it does not change the options "
+        "(see `RequestedResolution`).",
+        examples=["refund"],
+    )
+    locale: Locale | None = Field(
+        default=None,
+        description="The reply's language, where the channel answers in it (Amazon US in `en-US` "
+        "only; a shop in the languages its policy offers). Absent: the customer's checkout language, "
+        "else the region's (`fr-CA` for a Shopify CA order shipped to Quebec), else the channel's default.",
+        examples=["en-US"],
+    )
+    customer_contacted_at: RequestTime | None = Field(
+        default=None,
+        description="When the customer first wrote about this return (RFC 3339); default `as_of`. "
+        "The response deadline (`queue.sla_due_at`) and Amazon's A-to-z risk run from it.",
+        examples=["2026-12-03T14:40:00Z"],
+    )
+    as_of: RequestTime | None = Field(
+        default=None,
+        description="The moment the decision is made for (RFC 3339); default now. Windows and "
+        "deadlines count from it, so a decision can be replayed.",
+        examples=["2026-12-03T15:00:00Z"],
+    )
 
 
 # --- What the policy decides ---------------------------------------------------------

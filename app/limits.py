@@ -1,4 +1,5 @@
-"""What the service accepts at the door: JSON bodies only, and none larger than a limit.
+"""What the service accepts at the door: JSON bodies only, none larger than a limit, and each query
+parameter of the API once.
 
 The limit counts the bytes that arrive, whatever `Content-Length` claims (it may be absent, with
 chunked encoding, or false). A body is read whole before the application sees it, which every JSON
@@ -7,11 +8,13 @@ endpoint does anyway; an oversized one is refused as soon as it crosses the limi
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import BodyTooLarge, ProblemError, UnsupportedMediaType
+from app.errors import BodyTooLarge, ProblemError, UnsupportedMediaType, ValidationProblem
 from app.problems import render
 
 METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -33,7 +36,14 @@ class RequestLimits:
         self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in METHODS_WITH_BODY:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        repeated = _repeated_parameters(scope["query_string"]) if scope["path"].startswith("/v1/") else []
+        if repeated:
+            await render(_repeated(repeated))(scope, receive, send)
+            return
+        if scope["method"] not in METHODS_WITH_BODY:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -67,6 +77,25 @@ class RequestLimits:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _repeated_parameters(query_string: bytes) -> list[str]:
+    """Query parameters given more than once. Every parameter of the API takes one value: a second
+    one is refused rather than silently winning over the first."""
+    if b"&" not in query_string:
+        return []
+    counts = Counter(name for name, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    return sorted(name for name, count in counts.items() if count > 1)
+
+
+def _repeated(names: list[str]) -> ValidationProblem:
+    listed = ", ".join(f"`{name}`" for name in names)
+    return ValidationProblem(
+        f"Give each query parameter once: {listed} came more than once.",
+        errors=[
+            {"loc": ["query", name], "msg": "given more than once", "type": "repeated"} for name in names
+        ],
+    )
 
 
 def _too_large(limit: int) -> BodyTooLarge:

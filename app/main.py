@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from app import api_docs, problems
 from app.limits import RequestLimits
 from app.observability import RequestIdMiddleware, RequestTelemetry, configure_logging
 from app.routers import actions, decisions, health, policies, returns, webhooks
+from app.routers.deps import BEARER, scopes_of
 from app.runtime import open_runtime
 from app.services.actions import Actions
 from app.services.idempotency import Idempotency
@@ -26,6 +28,16 @@ log = structlog.get_logger(__name__)
 
 PURGE_EVERY_SECONDS = 600
 RECONCILE_EVERY_SECONDS = 60
+
+
+ROUTERS = (
+    returns.router,
+    decisions.router,
+    actions.router,
+    policies.router,
+    webhooks.router,
+    health.router,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -72,29 +84,73 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
     api_docs.install(app)
-    for router in (
-        returns.router,
-        decisions.router,
-        actions.router,
-        policies.router,
-        webhooks.router,
-        health.router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
+DESCRIPTION = """\
+Helpdesks send a return request and get a decision back: which policy applies, the reply to send and
+the queue that takes it. Dashboards read the decisions; agents take one Shopify action on a decision.
+
+Every `/v1/` call carries `Authorization: Bearer <API key>`; each operation names the scope its key
+needs (`route`, `read` or `act`). Every error is `application/problem+json` with a stable `code`
+(see `ProblemCode`). Every POST under `/v1/` takes an `Idempotency-Key` (required on the actions): the
+same key and body answers the first response again, with `Idempotent-Replayed: true`. Every response
+carries `X-Request-ID`, the id its log lines carry too.
+"""
+
+TAGS = [
+    {"name": "returns", "description": "A return request in, a stored decision out."},
+    {"name": "decisions", "description": "Reading decisions back: one by id, pages, and counts."},
+    {"name": "actions", "description": "The one-click Shopify actions on a decision."},
+    {"name": "policies", "description": "What a draft merchant policy would have decided."},
+    {"name": "webhooks", "description": "Shopify's webhooks, and the inbox as operators see it."},
+    {"name": "health", "description": "Liveness, readiness and metrics, for the platform that runs it."},
+]
+
+SERVERS = [
+    {"url": "/", "description": "The service that serves this document."},
+    {"url": "http://127.0.0.1:8000", "description": "`python -m app serve` with its defaults."},
+]
+
+_REQUEST_ID = {
+    "description": "The request's id: the `X-Request-ID` sent, when it is 1-64 letters, digits, `.`, `_` "
+    "or `-`, else a new one. Every log line of the request carries it.",
+    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._\-]{1,64}$"},
+}
+
+HEADERS = {
+    "X-Request-ID": {**_REQUEST_ID, "required": True},
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when the answer replays the first answer to this Idempotency-Key and body.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "WWW-Authenticate": {
+        "description": "`Bearer`, when the API key is missing or unknown.",
+        "schema": {"type": "string"},
+    },
+}
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
 # What RequestLimits answers for any route that takes a body (see app.limits).
 _REFUSED_AT_THE_DOOR = {
-    "413": {
-        "description": "The body is larger than the limit (MAX_BODY_BYTES).",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    },
-    "415": {
-        "description": "The body is not JSON.",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    },
+    "413": {"description": "The body is larger than the limit (`body_too_large`).", "content": _PROBLEM},
+    "415": {"description": "The body is not JSON (`unsupported_media_type`).", "content": _PROBLEM},
+}
+
+# Any other answer. A 500 is answered outside the middleware that adds the request id: it has none.
+_DEFAULT = {
+    "description": "Any other problem; a 500 (`internal_error`) is a bug and carries no X-Request-ID.",
+    "headers": {"X-Request-ID": _REQUEST_ID},
+    "content": _PROBLEM,
 }
 
 
@@ -103,19 +159,52 @@ def _operation_id(route: APIRoute) -> str:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document, with errors declared as problem+json (what the service really sends)."""
+    """The OpenAPI document, declared as the service behaves: errors as problem+json, the headers every
+    answer carries, and the scope each operation needs."""
     if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            description=DESCRIPTION,
+            routes=app.routes,
+            tags=TAGS,
+            servers=SERVERS,
+        )
+        routes = {
+            _operation_id(route): route
+            for router in ROUTERS
+            for route in router.routes
+            if isinstance(route, APIRoute)
+        }
         for path in schema["paths"].values():
             for method, operation in path.items():
-                if method in ("post", "put", "patch"):
-                    operation["responses"].update(_REFUSED_AT_THE_DOOR)
-                for status, response in operation.get("responses", {}).items():
-                    content = response.get("content", {})
-                    if status[0] in "45" and "application/json" in content:
-                        content["application/problem+json"] = content.pop("application/json")
+                _declare(operation, method, routes[operation["operationId"]])
+        components = schema["components"]
+        components["schemas"].update(problems.openapi_schemas())
+        components["headers"] = HEADERS
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _declare(operation: dict[str, Any], method: str, route: APIRoute) -> None:
+    responses = operation["responses"]
+    if method in ("post", "put", "patch"):
+        responses.update(copy.deepcopy(_REFUSED_AT_THE_DOOR))
+    for status, response in responses.items():
+        content = response.get("content", {})
+        if status[0] in "45" and "application/json" in content:
+            content[problems.PROBLEM_JSON] = content.pop("application/json")
+        response.setdefault("headers", {})["X-Request-ID"] = {"$ref": "#/components/headers/X-Request-ID"}
+        if status[0] == "2" and any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", [])):
+            response["headers"]["Idempotent-Replayed"] = {"$ref": "#/components/headers/Idempotent-Replayed"}
+    responses["default"] = _DEFAULT
+    scopes = scopes_of(route)
+    operation["security"] = [{BEARER: [scope.value]} for scope in scopes]
+    if scopes:
+        wanted = " or ".join(f"`{scope}`" for scope in scopes)
+        needs = f"Needs an API key with the {wanted} scope."
+        operation["description"] = f"{operation.get('description', '').rstrip()}\n\n{needs}".lstrip()
 
 
 async def _purge_idempotency_records(idempotency: Idempotency) -> None:

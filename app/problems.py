@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -22,21 +22,69 @@ PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://returns-router.dev/problems/"
 
 
+# Codes answered without a ProblemError: the handler of the unexpected, Starlette's 405, and /readyz.
+OTHER_CODES = ("internal_error", "method_not_allowed", "migrations_pending")
+
+
+def problem_codes() -> list[str]:
+    """Every `code` the service answers: each `ProblemError`'s, and the few answered directly."""
+    codes = set(OTHER_CODES)
+    kinds: list[type[ProblemError]] = [ProblemError]
+    while kinds:
+        kind = kinds.pop()
+        codes.add(kind.code)
+        kinds.extend(kind.__subclasses__())
+    return sorted(codes)
+
+
+def openapi_schemas() -> dict[str, Any]:
+    """`ProblemCode`, the list of codes that `Problem.code` refers to, for the OpenAPI document."""
+    return {
+        "ProblemCode": {
+            "type": "string",
+            "enum": problem_codes(),
+            "title": "ProblemCode",
+            "description": "The `code` of every problem the service answers. A later version may add "
+            "codes: keep a default branch when switching on them.",
+        }
+    }
+
+
 class FieldError(BaseModel):
-    loc: list[str | int]
+    """Where a field is wrong and what is wrong with it; the input itself is never echoed."""
+
+    loc: list[str | int] = Field(description='The path to the field, e.g. `["body", "items", 0, "sku"]`.')
     msg: str
-    type: str
+    type: str = Field(description="What kind of error, e.g. `missing`, `string_too_long`, `unknown_sku`.")
+
+
+# A known code, or one a later version added: clients switch on the known ones and keep a default.
+Code = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "anyOf": [{"$ref": "#/components/schemas/ProblemCode"}, {"type": "string"}],
+            "description": "Stable and machine-readable, e.g. `order_not_found`: see `ProblemCode`.",
+        }
+    ),
+]
 
 
 class Problem(BaseModel):
-    """The body of every error."""
+    """The body of every error (RFC 9457), sent as `application/problem+json`."""
 
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str = Field(description="Stable and machine-readable, e.g. order_not_found.")
-    errors: list[FieldError] | None = None
+    type: str = Field(description="A URI naming the problem: the code under " + TYPE_BASE + ".")
+    title: str = Field(description="A short summary of the problem; the same for every instance of a code.")
+    status: int = Field(description="The HTTP status.")
+    detail: str = Field(description="What went wrong this time, for people.")
+    code: Code
+    errors: list[FieldError] | None = Field(default=None, description="Field by field, where it helps.")
+    action_id: str | None = Field(
+        default=None, description="On `action_not_allowed`: the action the decision already has."
+    )
+    line: int | None = Field(
+        default=None, description="On `invalid_policy`: the draft's line of the first problem, if known."
+    )
 
 
 def problem_response(

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 
 from app.db.database import Database
@@ -255,26 +256,30 @@ class DecisionFilters:
 
 @dataclass(frozen=True)
 class PagePosition:
-    """The last decision of a page: the next page starts strictly after it."""
+    """The last row of a page: the next page starts strictly after it."""
 
     created_at: datetime
-    id: uuid.UUID
+    id: uuid.UUID | str
 
 
-def beyond(position: PagePosition, *, newest_first: bool) -> ColumnElement[bool]:
-    """The decisions after `position` in (created_at, id) order, in either direction.
+def beyond(
+    position: PagePosition,
+    *,
+    newest_first: bool,
+    order: tuple[InstrumentedAttribute[datetime], InstrumentedAttribute[Any]] = (
+        DecisionRow.created_at,
+        DecisionRow.id,
+    ),
+) -> ColumnElement[bool]:
+    """The rows after `position` in (time, id) `order`, in either direction: by default the
+    decisions'; the webhook inbox pages over its own (received_at, id) the same way.
 
     Spelt out rather than a row-value comparison, so each side binds through its column's type.
     """
+    at, key = order
     if newest_first:
-        return or_(
-            DecisionRow.created_at < position.created_at,
-            and_(DecisionRow.created_at == position.created_at, DecisionRow.id < position.id),
-        )
-    return or_(
-        DecisionRow.created_at > position.created_at,
-        and_(DecisionRow.created_at == position.created_at, DecisionRow.id > position.id),
-    )
+        return or_(at < position.created_at, and_(at == position.created_at, key < position.id))
+    return or_(at > position.created_at, and_(at == position.created_at, key > position.id))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,11 @@ from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.decisions import PagePosition, beyond
 from app.db.tables import WebhookEvent
+
+# The operators' list pages over (received_at, id), newest first.
+PAGE_ORDER = (WebhookEvent.received_at, WebhookEvent.id)
 
 
 class EventStatus(StrEnum):
@@ -161,14 +165,20 @@ async def get(session: AsyncSession, event_id: str) -> WebhookEvent | None:
 
 
 async def list_recent(
-    session: AsyncSession, status: EventStatus | None, topic: str | None, limit: int
+    session: AsyncSession,
+    status: EventStatus | None,
+    topic: str | None,
+    after: PagePosition | None,
+    limit: int,
 ) -> Sequence[WebhookEvent]:
-    """The latest received events, newest first, for operators."""
+    """The received events newest first, for operators: a page after `after`, keyed like the decisions."""
     query = select(WebhookEvent)
     if status is not None:
         query = query.where(WebhookEvent.status == status)
     if topic is not None:
         query = query.where(WebhookEvent.topic == topic)
+    if after is not None:
+        query = query.where(beyond(after, newest_first=True, order=PAGE_ORDER))
     query = query.order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit)
     return (await session.scalars(query)).all()
 

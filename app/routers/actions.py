@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from app.db.tables import Decision as DecisionRow
-from app.domain import Money
+from app.routers.decisions import ActionSummary
 from app.routers.deps import ActionsDep, ActorCaller, DecisionToAct, IdempotencyDep, problems, replayed
 from app.services import actions
 from app.services.action_plan import ActionBody, ExchangeBody, RefundBody, StoreCreditBody
@@ -25,28 +24,16 @@ RequiredIdempotencyKey = Annotated[
         alias="Idempotency-Key",
         pattern=r"^[\x21-\x7E]{1,255}$",
         description="Required: 1-255 visible ASCII characters; the same key and body replays the answer.",
+        examples=["T-88213-refund-1"],
     ),
 ]
 
 
-class ActionError(BaseModel):
-    code: str
-    detail: str
-    errors: list[dict[str, Any]] | None = None
+class ActionAnswer(ActionSummary):
+    """The action as it stands once the request ends: `pending` when Shopify's answer is still due."""
 
 
-class ActionAnswer(BaseModel):
-    action_id: str
-    decision_id: str
-    kind: str
-    status: str  # succeeded | pending | failed
-    state: str  # requested | submitted | succeeded | failed | unknown
-    shopify: dict[str, Any]
-    amount: Money | None
-    created_at: str
-    error: ActionError | None
-
-
+ANSWERED = "The action as it stands; for a repeated Idempotency-Key and body, the first answer again."
 RESPONSES = problems(400, 401, 403, 404, 409, 422, 502, 503, 504)
 
 
@@ -54,6 +41,7 @@ RESPONSES = problems(400, 401, 403, 404, 409, 422, 502, 503, 504)
     "/decisions/{decision_id}/actions/refund",
     status_code=201,
     response_model=ActionAnswer,
+    response_description=ANSWERED,
     operation_id="refund_decision",
     responses=RESPONSES,
 )
@@ -73,6 +61,7 @@ async def refund(
     "/decisions/{decision_id}/actions/exchange",
     status_code=201,
     response_model=ActionAnswer,
+    response_description=ANSWERED,
     operation_id="exchange_decision",
     responses=RESPONSES,
 )
@@ -92,6 +81,7 @@ async def exchange(
     "/decisions/{decision_id}/actions/store-credit",
     status_code=201,
     response_model=ActionAnswer,
+    response_description=ANSWERED,
     operation_id="store_credit_decision",
     responses=RESPONSES,
 )

@@ -3,39 +3,97 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from app.db.decisions import DecisionFilters
-from app.domain import Classification, Decision, RequestTime
-from app.routers.deps import DecisionToRead, ReaderCaller, SessionDep, problems
+from app.domain import Classification, Decision, Money, RequestTime, Resolution
+from app.problems import FieldError
+from app.routers.deps import Cursor, DecisionToRead, Limit, ReaderCaller, SessionDep, problems
 from app.services import decision_pages
 from app.services.decision_pages import visible_only_to
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
 
+class ActionStatus(StrEnum):
+    """Where an action stands, for a caller: `pending` until it has succeeded or failed."""
+
+    succeeded = "succeeded"
+    pending = "pending"
+    failed = "failed"
+
+
+class ActionState(StrEnum):
+    """The action's own state: `requested` (recorded, nothing sent), `submitted` (the mutation may
+    have gone out), `succeeded`, `failed`, or `unknown` (the answer was lost; it is read back from
+    Shopify before anything is sent again). `requested`, `submitted` and `unknown` are `pending`."""
+
+    requested = "requested"
+    submitted = "submitted"
+    succeeded = "succeeded"
+    failed = "failed"
+    unknown = "unknown"
+
+
+class ShopifyIds(BaseModel):
+    """Ids of what Shopify created for the action, as far as it got."""
+
+    order_id: str | None = Field(default=None, description="The Order GID.")
+    refund_id: str | None = Field(default=None, description="The Refund GID (refund).")
+    return_id: str | None = Field(default=None, description="The Return GID (exchange).")
+    return_name: str | None = Field(default=None, description="The Return's name, e.g. #1001-R1 (exchange).")
+    exchange_line_item_ids: list[str] | None = Field(
+        default=None, description="The ExchangeLineItem GIDs (exchange)."
+    )
+    store_credit_transaction_id: str | None = Field(
+        default=None, description="The StoreCreditAccountCreditTransaction GID (store credit)."
+    )
+
+
+class ActionError(BaseModel):
+    """Why an action failed, or why its answer was lost."""
+
+    code: str = Field(
+        description="A problem code (see `ProblemCode`: e.g. `shopify_rejected`, `upstream_timeout`), "
+        "or one of the action's own: `not_created`, `no_customer`, `return_declined`, `return_canceled`."
+    )
+    detail: str
+    errors: list[FieldError] | None = Field(default=None, description="Shopify's `userErrors`, if any.")
+
+
 class ActionSummary(BaseModel):
+    """A Shopify action taken on a decision."""
+
     action_id: str
-    kind: str
-    status: str = Field(description="succeeded, pending or failed.")
-    state: str = Field(description="requested, submitted, succeeded, failed or unknown.")
-    shopify: dict[str, Any] = Field(description="Ids of what Shopify created.")
-    amount: dict[str, Any] | None = None
-    created_at: str
-    error: dict[str, Any] | None = None
+    decision_id: str
+    kind: Resolution = Field(description="What the action does: one of the decision's resolution options.")
+    status: ActionStatus
+    state: ActionState
+    shopify: ShopifyIds
+    amount: Money | None = Field(description="The money moved or credited; null for an exchange.")
+    created_at: AwareDatetime
+    error: ActionError | None = Field(description="Why it failed, or why its answer was lost; else null.")
+
+
+class ReturnState(StrEnum):
+    """A Shopify Return's status, as its webhooks left it."""
+
+    requested = "requested"
+    open = "open"
+    declined = "declined"
+    canceled = "canceled"
+    closed = "closed"
 
 
 class ReturnStatus(BaseModel):
     return_id: str = Field(description="The Shopify Return GID.")
-    status: str | None = Field(
-        description="requested, open, declined, canceled or closed; null if never stated."
-    )
+    status: ReturnState | None = Field(description="null if no webhook stated one.")
     last_event: str = Field(description="The latest webhook topic about it, e.g. returns/process.")
-    changed_at: str = Field(description="When that happened.")
+    changed_at: AwareDatetime = Field(description="When that happened.")
 
 
 class DecisionWithActions(Decision):
@@ -50,7 +108,8 @@ class DecisionWithActions(Decision):
     "/decisions/{decision_id}",
     response_model=DecisionWithActions,
     operation_id="get_decision",
-    responses=problems(401, 403, 404, 422),
+    response_description="The decision as it was answered, with its actions and Shopify returns.",
+    responses=problems(401, 403, 404, 422, 503),
 )
 async def get_decision(row: DecisionToRead, session: SessionDep) -> JSONResponse:
     """One decision as it was answered, with the actions taken on it and the Returns it concerns."""
@@ -86,10 +145,17 @@ class DecisionStats(BaseModel):
 
 
 CreatedAfter = Annotated[
-    RequestTime | None, Query(description="Decisions created at or after this moment (RFC 3339).")
+    RequestTime | None,
+    Query(
+        description="Decisions created at or after this moment (RFC 3339).", examples=["2026-12-01T00:00:00Z"]
+    ),
 ]
 CreatedBefore = Annotated[
-    RequestTime | None, Query(description="Decisions created strictly before this moment (RFC 3339).")
+    RequestTime | None,
+    Query(
+        description="Decisions created strictly before this moment (RFC 3339).",
+        examples=["2027-01-01T00:00:00Z"],
+    ),
 ]
 
 
@@ -97,23 +163,35 @@ CreatedBefore = Annotated[
     "/decisions",
     response_model=DecisionList,
     operation_id="list_decisions",
-    responses=problems(401, 403, 422),
+    response_description="A page of decisions, newest first, and the cursor of the next.",
+    responses=problems(401, 403, 422, 503),
 )
 async def list_decisions(
     caller: ReaderCaller,
     session: SessionDep,
-    channel: Annotated[str | None, Query(max_length=64)] = None,
-    classification: Classification | None = None,
-    queue: Annotated[str | None, Query(max_length=64)] = None,
-    eligible: bool | None = None,
+    channel: Annotated[
+        str | None, Query(max_length=64, description="Only this channel's.", examples=["amazon_us"])
+    ] = None,
+    classification: Annotated[
+        Classification | None, Query(description="Only this classification.", examples=["retention_refund"])
+    ] = None,
+    queue: Annotated[
+        str | None, Query(max_length=64, description="Only this queue's.", examples=["amazon-compliance"])
+    ] = None,
+    eligible: Annotated[
+        bool | None, Query(description="Only eligible (true) or ineligible (false) ones.", examples=[True])
+    ] = None,
     created_after: CreatedAfter = None,
     created_before: CreatedBefore = None,
-    ticket_id: Annotated[str | None, Query(max_length=255)] = None,
-    order_ref: Annotated[str | None, Query(max_length=255)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[
-        str | None, Query(max_length=200, description="`next_cursor` of the page before.")
+    ticket_id: Annotated[
+        str | None, Query(max_length=255, description="Only this ticket's.", examples=["T-88213"])
     ] = None,
+    order_ref: Annotated[
+        str | None,
+        Query(max_length=255, description="Only this order's, as the decision shows it.", examples=["#1001"]),
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     """Decisions newest first, a page at a time.
 
@@ -140,12 +218,13 @@ async def list_decisions(
     "/stats/decisions",
     response_model=DecisionStats,
     operation_id="decision_stats",
-    responses=problems(401, 403, 422),
+    response_description="The counts per group, ordered by key.",
+    responses=problems(401, 403, 422, 503),
 )
 async def decision_stats(
     caller: ReaderCaller,
     session: SessionDep,
-    group_by: StatsGroupBy,
+    group_by: Annotated[StatsGroupBy, Query(description="What to count by.", examples=["channel"])],
     created_after: CreatedAfter = None,
     created_before: CreatedBefore = None,
 ) -> DecisionStats:

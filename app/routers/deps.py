@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,7 +78,13 @@ async def get_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
-_bearer = HTTPBearer(auto_error=False, description="An API key issued by `python -m app keys create`.")
+BEARER = "HTTPBearer"  # the security scheme's name in the OpenAPI document
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name=BEARER,
+    description="An API key issued by `python -m app keys create`. Each operation lists the scopes that "
+    "let a key call it (any one of them will do).",
+)
 
 
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -97,17 +104,37 @@ async def authenticate(
     return caller
 
 
-def require_any_scope(*scopes: Scope) -> Callable[..., Awaitable[Caller]]:
-    # One dependency that authenticates and checks the scope: each level of dependencies costs FastAPI
-    # about 10 µs per request to solve.
-    async def check(authenticator: AuthenticatorDep, credentials: BearerDep) -> Caller:
+class ScopeCheck:
+    """A dependency that authenticates the caller and checks it holds one of `scopes`.
+
+    One dependency for both: each level of dependencies costs FastAPI about 10 µs per request to
+    solve. The OpenAPI document reads `scopes` to declare what each operation needs.
+    """
+
+    def __init__(self, *scopes: Scope) -> None:
+        self.scopes = scopes
+
+    async def __call__(self, authenticator: AuthenticatorDep, credentials: BearerDep) -> Caller:
         caller = await authenticate(authenticator, credentials)
-        if caller.scopes.isdisjoint(scopes):
-            wanted = " or ".join(f"`{scope}`" for scope in scopes)
+        if caller.scopes.isdisjoint(self.scopes):
+            wanted = " or ".join(f"`{scope}`" for scope in self.scopes)
             raise Forbidden(f"This endpoint needs an API key with the {wanted} scope.")
         return caller
 
-    return check
+
+def scopes_of(route: APIRoute) -> tuple[Scope, ...]:
+    """The scopes that let a key call `route` (any one of them); none for a public route."""
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, ScopeCheck):
+            return dependant.call.scopes
+        pending.extend(dependant.dependencies)
+    return ()
+
+
+def require_any_scope(*scopes: Scope) -> Callable[..., Awaitable[Caller]]:
+    return ScopeCheck(*scopes)
 
 
 RouteCaller = Annotated[Caller, Depends(require_any_scope(Scope.route))]
@@ -120,27 +147,64 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         pattern=r"^[\x21-\x7E]{1,255}$",
         description="1-255 visible ASCII characters. The same key and body replays the first answer.",
+        examples=["T-88213-route-1"],
     ),
+]
+
+
+# The paging of every list: at most `limit` items, and the position to go on from.
+Limit = Annotated[int, Query(ge=1, le=200, description="At most this many items.", examples=[50])]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=200, description="The `next_cursor` of the page before, as it was given (opaque)."),
 ]
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route: each error status it can answer (problem+json, see `app.main`)."""
-    return {status: {"model": Problem, "description": _DESCRIPTIONS[status]} for status in statuses}
+    return {status: {"model": Problem, **_RESPONSES[status]} for status in statuses}
 
 
-_DESCRIPTIONS = {
-    400: "The body is not valid JSON.",
-    401: "Missing or unknown API key (webhooks: a missing or bad signature).",
-    403: "The API key lacks the scope.",
-    404: "Not found.",
-    409: "Conflict: channel mismatch, an action the decision does not allow, or a request with the same "
-    "Idempotency-Key still running.",
-    413: "The body is too large.",
-    422: "Invalid request, or an Idempotency-Key reused with a different body.",
-    502: "The channel answered badly or refused the service's credentials.",
-    503: "The channel or the database is unavailable (see Retry-After).",
-    504: "The channel did not answer in time.",
+_RESPONSES: dict[int, dict[str, Any]] = {
+    400: {"description": "The body is not valid JSON (`malformed_body`)."},
+    401: {
+        "description": "Missing or unknown API key (`unauthenticated`); on a webhook, a missing or bad "
+        "signature (`invalid_signature`).",
+        "headers": {"WWW-Authenticate": {"$ref": "#/components/headers/WWW-Authenticate"}},
+    },
+    403: {"description": "The API key lacks the scope (`forbidden`)."},
+    404: {"description": "Not found (`order_not_found` on a route, `decision_not_found`)."},
+    409: {
+        "description": "Conflict: the order belongs to another channel (`channel_mismatch`), the decision "
+        "does not allow the action (`action_not_allowed`), or a request with the same Idempotency-Key is "
+        "still running (`idempotency_in_flight`)."
+    },
+    413: {"description": "The body is larger than the limit (`body_too_large`)."},
+    422: {
+        "description": "Invalid request, the code saying which, as the operation allows "
+        "(`validation_error`, `invalid_cursor`, `unknown_channel`, "
+        "`unrecognised_order_ref`, `invalid_policy`, `shopify_rejected`), or an Idempotency-Key reused "
+        "with a different body (`idempotency_conflict`)."
+    },
+    502: {
+        "description": "The channel answered badly (`upstream_bad_response`) or refused the service's "
+        "credentials (`upstream_auth_failed`)."
+    },
+    503: {
+        "description": "Unavailable for now: the database (`database_unavailable`) or, on a call to a "
+        "channel, the channel (`upstream_unavailable`, `upstream_rate_limited`). Retry after "
+        "`Retry-After` seconds.",
+        "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+    },
+    504: {
+        "description": "The channel did not answer in time (`upstream_timeout`).",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait, when the channel named a wait.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
 }
 
 

@@ -38,7 +38,17 @@ async def healthz() -> Health:
     operation_id="readyz",
     response_model=Readiness,
     responses={
-        503: {"model": Problem, "description": "The database is unreachable or not migrated to head."}
+        503: {
+            "model": Problem,
+            "description": "The database is unreachable (`database_unavailable`) or not migrated to head "
+            "(`migrations_pending`).",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait, when the database is unreachable.",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        }
     },
 )
 async def readyz(database: DatabaseDep) -> Response:

@@ -43,20 +43,30 @@ class Simulation(BaseModel):
     )
 
     policy: Annotated[str, StringConstraints(min_length=1, max_length=MAX_POLICY_CHARS)] = Field(
-        description="The draft merchant policy, as the YAML text of a policy file. Errors name its lines."
+        description="The draft merchant policy, as the YAML text of a policy file. Errors name its lines.",
+        examples=['id: shopify-ca-draft\nversion: "2026.12"\n...'],
     )
     channel: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = Field(
-        default=None, description="The merchant channel; default: the only one configured."
+        default=None,
+        description="The merchant channel; default: the only one configured.",
+        examples=["shopify_ca"],
     )
-    since: RequestTime | None = Field(default=None, description="Only decisions created from then.")
-    limit: int = Field(default=1000, ge=1, le=MAX_DECISIONS, description="At most this many, oldest first.")
-    examples: int = Field(default=5, ge=0, le=50, description="How many changed decisions to show.")
+    since: RequestTime | None = Field(
+        default=None, description="Only decisions created from then.", examples=["2026-11-01T00:00:00Z"]
+    )
+    limit: int = Field(
+        default=1000, ge=1, le=MAX_DECISIONS, description="At most this many, oldest first.", examples=[1000]
+    )
+    examples: int = Field(
+        default=5, ge=0, le=50, description="How many changed decisions to show.", examples=[5]
+    )
 
 
 @router.post(
     PATH.removeprefix("/v1"),
     response_model=ReplaySummary,
     operation_id="simulate_policy",
+    response_description="What would change under the draft, counted, with examples.",
     responses=problems(400, 401, 403, 422, 503),
 )
 async def simulate_policy(

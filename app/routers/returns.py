@@ -22,6 +22,7 @@ PATH = "/v1/returns/route"
     status_code=201,
     response_model=Decision,
     operation_id="route_return",
+    response_description="The decision, stored; for a repeated Idempotency-Key and body, the first again.",
     responses=problems(400, 401, 403, 404, 409, 422, 502, 503, 504),
 )
 async def route_return(

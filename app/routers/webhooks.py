@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from app.errors import InvalidSignature
-from app.routers.deps import ChannelsDep, DatabaseDep, SessionDep, problems, require_any_scope
+from app.routers.deps import ChannelsDep, Cursor, DatabaseDep, Limit, SessionDep, problems, require_any_scope
 from app.services.api_keys import Caller, Scope
 from app.services.webhooks import inbox
 from app.services.webhooks.inbox import EventStatus
@@ -33,6 +33,7 @@ class WebhookAck(BaseModel):
     PATH,
     response_model=WebhookAck,
     operation_id="receive_shopify_webhook",
+    response_description="Stored (`accepted`), or stored already (`duplicate`).",
     responses=problems(400, 401, 413, 422, 503),
     openapi_extra={
         "requestBody": {
@@ -45,12 +46,45 @@ async def receive_shopify_webhook(
     request: Request,
     channels: ChannelsDep,
     database: DatabaseDep,
-    hmac_signature: Annotated[str | None, Header(alias="X-Shopify-Hmac-Sha256")] = None,
-    topic: Annotated[str | None, Header(alias="X-Shopify-Topic")] = None,
-    shop_domain: Annotated[str | None, Header(alias="X-Shopify-Shop-Domain")] = None,
-    webhook_id: Annotated[str | None, Header(alias="X-Shopify-Webhook-Id")] = None,
-    triggered_at: Annotated[str | None, Header(alias="X-Shopify-Triggered-At")] = None,
-    api_version: Annotated[str | None, Header(alias="X-Shopify-API-Version")] = None,
+    hmac_signature: Annotated[
+        str | None,
+        Header(
+            alias="X-Shopify-Hmac-Sha256",
+            description="Base64 HMAC-SHA256 of the raw body with the app's client secret.",
+            examples=["XWmrwMey6OsLMeiZKwP4FppHH3cmAiiJJAweH5Jo4bM="],
+        ),
+    ] = None,
+    topic: Annotated[
+        str | None, Header(alias="X-Shopify-Topic", description="The topic.", examples=["returns/request"])
+    ] = None,
+    shop_domain: Annotated[
+        str | None,
+        Header(
+            alias="X-Shopify-Shop-Domain",
+            description="The store, which picks the channel and its secrets.",
+            examples=["example.myshopify.com"],
+        ),
+    ] = None,
+    webhook_id: Annotated[
+        str | None,
+        Header(
+            alias="X-Shopify-Webhook-Id",
+            description="The delivery's id: the same id again is a duplicate.",
+            examples=["b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"],
+        ),
+    ] = None,
+    triggered_at: Annotated[
+        str | None,
+        Header(
+            alias="X-Shopify-Triggered-At",
+            description="When Shopify triggered it (RFC 3339).",
+            examples=["2026-12-03T15:00:00.000000Z"],
+        ),
+    ] = None,
+    api_version: Annotated[
+        str | None,
+        Header(alias="X-Shopify-API-Version", description="The payload's API version.", examples=["2026-10"]),
+    ] = None,
 ) -> WebhookAck:
     """A Shopify webhook, signed with the app's client secret (`X-Shopify-Hmac-Sha256`).
 
@@ -91,25 +125,36 @@ class WebhookEventView(BaseModel):
 
 
 class WebhookEventList(BaseModel):
-    items: list[WebhookEventView]
+    items: list[WebhookEventView] = Field(description="Newest received first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
 
 @router.get(
     "/v1/webhooks/events",
     response_model=WebhookEventList,
     operation_id="list_webhook_events",
-    responses=problems(401, 403, 422),
+    response_description="A page of events, newest received first, and the cursor of the next.",
+    responses=problems(401, 403, 422, 503),
 )
 async def list_webhook_events(
     _caller: OperatorCaller,
     session: SessionDep,
-    status: EventStatus | None = None,
-    topic: Annotated[str | None, Query(max_length=100)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    status: Annotated[
+        EventStatus | None, Query(description="Only events in this status.", examples=["parked"])
+    ] = None,
+    topic: Annotated[
+        str | None, Query(max_length=100, description="Only this topic's.", examples=["returns/request"])
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> WebhookEventList:
-    """The latest received webhook events, newest first: `status=parked` lists the ones that failed
-    for good, each with its last error (`python -m app webhooks requeue ID` sends one round again)."""
-    rows = await inbox.recent(session, status, topic, limit)
+    """The received webhook events, newest first, a page at a time: `status=parked` lists the ones that
+    failed for good, each with its last error (`python -m app webhooks requeue ID` sends one round again).
+
+    The cursor is a position, as on `GET /v1/decisions`: events received while paging do not shift
+    or repeat the pages that follow.
+    """
+    rows, next_cursor = await inbox.recent(session, status, topic, cursor, limit)
     return WebhookEventList(
         items=[
             WebhookEventView(
@@ -127,5 +172,6 @@ async def list_webhook_events(
                 last_error=row.last_error,
             )
             for row in rows
-        ]
+        ],
+        next_cursor=next_cursor,
     )

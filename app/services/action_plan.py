@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from decimal import ROUND_DOWN, Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.connectors.shopify import RefundTransaction, SuggestedRefund
 from app.domain import Money, Order, Percent, PolicyResult, Resolution, ReturnItem, ReturnRequest, minor_unit
@@ -22,38 +22,82 @@ Note = Annotated[str, StringConstraints(max_length=1000)]
 VARIANT_GID = re.compile(r"^(?:gid://shopify/ProductVariant/)?(\d{1,20})$")
 
 
+def _former_name_of_items(schema: dict[str, Any]) -> None:
+    """The document also shows `lines`, the contract's first name for `items`, which is still read."""
+    items = schema["properties"]["items"]
+    schema["properties"]["lines"] = {
+        **items,
+        "title": "Lines",
+        "deprecated": True,
+        "description": "The former name of `items`, still accepted; give one or the other.",
+    }
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The returned lines are `items` here as in the route's request; `lines` is still read.
+Items = Annotated[
+    list[ReturnItem] | None,
+    Field(
+        default=None,
+        max_length=500,
+        validation_alias=AliasChoices("items", "lines"),
+        description="The lines by SKU; default: the lines of the decision. Formerly `lines`, still accepted.",
+        examples=[[{"sku": "KET-01", "quantity": 1}]],
+    ),
+]
+
+
 class RefundBody(_Body):
-    lines: list[ReturnItem] | None = Field(
-        default=None, max_length=500, description="Lines by SKU; default: the lines of the decision."
-    )
+    model_config = ConfigDict(json_schema_extra=_former_name_of_items)
+
+    items: Items
     restocking_fee_percent: Percent | None = Field(
-        default=None, description="At most the policy's; default: the fee the decision shows."
+        default=None,
+        description="At most the policy's; default: the fee the decision shows.",
+        examples=["10"],
     )
-    notify_customer: bool = True
-    note: Note | None = None
+    notify_customer: bool = Field(
+        default=True, description="Shopify emails the customer about the refund.", examples=[True]
+    )
+    note: Note | None = Field(
+        default=None,
+        description="Kept on the refund in Shopify.",
+        examples=["Cracked lid, photo in T-88213."],
+    )
 
 
 class ExchangeItem(_Body):
     variant_id: Annotated[str, StringConstraints(pattern=VARIANT_GID.pattern)] = Field(
-        description="A ProductVariant GID or numeric id."
+        description="A ProductVariant GID or numeric id.", examples=["gid://shopify/ProductVariant/39072856"]
     )
-    quantity: int = Field(default=1, ge=1, le=10_000)
+    quantity: int = Field(default=1, ge=1, le=10_000, description="Units sent in exchange.", examples=[1])
 
 
 class ExchangeBody(_Body):
-    lines: list[ReturnItem] | None = Field(default=None, max_length=500)
-    exchange_for: list[ExchangeItem] = Field(min_length=1, max_length=100)
+    model_config = ConfigDict(json_schema_extra=_former_name_of_items)
+
+    items: Items
+    exchange_for: list[ExchangeItem] = Field(
+        min_length=1,
+        max_length=100,
+        description="The variants the customer gets instead.",
+        examples=[[{"variant_id": "gid://shopify/ProductVariant/39072856", "quantity": 1}]],
+    )
 
 
 class StoreCreditBody(_Body):
     amount: Money | None = Field(
-        default=None, description="At most the returned value plus the policy's bonus; default: that."
+        default=None,
+        description="At most the returned value plus the policy's bonus, in the currency the customer "
+        "paid; default: that.",
+        examples=[{"amount": "65.99", "currency": "CAD"}],
     )
-    note: Note | None = None
+    note: Note | None = Field(
+        default=None, description="Accepted; not sent to Shopify.", examples=["Goodwill credit."]
+    )
 
 
 ActionBody = RefundBody | ExchangeBody | StoreCreditBody

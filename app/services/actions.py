@@ -156,7 +156,7 @@ class Actions:
 
 def _plan(body: ActionBody, order: Order, request: dict[str, Any], policy: PolicyResult) -> ActionPlan:
     lines = plans.returned_lines(
-        order, request, body.lines if not isinstance(body, StoreCreditBody) else None
+        order, request, body.items if not isinstance(body, StoreCreditBody) else None
     )
     if isinstance(body, RefundBody):
         fee = plans.restocking_fee_percent(policy, body.restocking_fee_percent)

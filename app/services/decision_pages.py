@@ -1,4 +1,5 @@
-"""Reading decisions back: one with what happened to it, pages behind an opaque cursor, counts by group."""
+"""Reading decisions back: one with what happened to it, pages behind an opaque cursor (the webhook
+inbox's list pages with the same cursor), counts by group."""
 
 from __future__ import annotations
 
@@ -19,23 +20,29 @@ from app.services import actions
 from app.services.api_keys import Caller, Scope
 from app.services.webhooks import return_status
 
-_CURSOR_VERSION = "d1"
+# A cursor names its list: one list's cursor is refused by another. Decision ids are UUIDs; the webhook
+# inbox's are Shopify's webhook ids, kept as text.
+DECISIONS = "d1"
+WEBHOOK_EVENTS = "w1"
 
 
-def encode_cursor(position: PagePosition) -> str:
-    raw = f"{_CURSOR_VERSION}|{position.created_at.isoformat()}|{position.id.hex}"
+def encode_cursor(position: PagePosition, of: str = DECISIONS) -> str:
+    key = position.id.hex if isinstance(position.id, uuid.UUID) else position.id
+    raw = f"{of}|{position.created_at.isoformat()}|{key}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> PagePosition:
-    """The position a cursor names; `InvalidCursor` for anything this service did not give out."""
+def decode_cursor(cursor: str, of: str = DECISIONS) -> PagePosition:
+    """The position a cursor of list `of` names; `InvalidCursor` for anything this service did not give."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, created_at, id_hex = raw.split("|")
-        position = PagePosition(datetime.fromisoformat(created_at), uuid.UUID(hex=id_hex))
+        version, created_at, key = raw.split("|", 2)
+        position = PagePosition(
+            datetime.fromisoformat(created_at), uuid.UUID(hex=key) if of == DECISIONS else key
+        )
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
         raise InvalidCursor("The cursor is malformed; pass back a next_cursor as it was given.") from error
-    if version != _CURSOR_VERSION or position.created_at.tzinfo is None:
+    if version != of or position.created_at.tzinfo is None:
         raise InvalidCursor("The cursor is malformed; pass back a next_cursor as it was given.")
     return position
 

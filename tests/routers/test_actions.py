@@ -83,6 +83,33 @@ async def test_a_refund_is_made_once_net_of_the_restocking_fee(
     assert await stored_actions(live, agent, decision["decision_id"]) == [action]
 
 
+@pytest.mark.parametrize("name", ["items", "lines"])
+async def test_a_refund_takes_the_returned_lines_as_items_or_by_their_former_name(
+    live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify, name: str
+) -> None:
+    decision = await decide(live, agent)
+
+    chosen = {name: [{"sku": "MIT-SHP-M", "quantity": 1}]}
+    response = await act(live, agent, decision["decision_id"], "refund", "one-line", **chosen)
+
+    assert response.status_code == 201, response.text
+    [refund] = shopify.refunds
+    assert [line["lineItemId"] for line in refund["lines"]] == ["gid://shopify/LineItem/1071823173"]
+
+
+async def test_a_refund_naming_its_lines_twice_is_refused(
+    live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify
+) -> None:
+    decision = await decide(live, agent)
+    line = [{"sku": "MIT-SHP-M", "quantity": 1}]
+
+    response = await act(live, agent, decision["decision_id"], "refund", "twice", items=line, lines=line)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "lines"]
+    assert shopify.refunds == []
+
+
 async def test_fifty_concurrent_identical_refund_calls_refund_once(
     live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify
 ) -> None:

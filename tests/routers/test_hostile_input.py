@@ -276,3 +276,16 @@ async def test_guessed_decision_ids_are_404_like_any_unknown_one(
             continue
         assert response.status_code in (404, 422), (guess, response.text)
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_query_parameter_given_twice_is_refused_not_overridden(
+    client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    response = await client.get(
+        "/v1/decisions?limit=1&channel=amazon_us&limit=200", headers=await make_key(Scope.read)
+    )
+
+    assert_problem(response, 422, "validation_error")
+    assert response.json()["errors"] == [
+        {"loc": ["query", "limit"], "msg": "given more than once", "type": "repeated"}
+    ]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.decisions import PagePosition
 from app.db.tables import Decision as DecisionRow
 from app.db.tables import WebhookEvent
 from app.main import create_app
 from app.services.api_keys import Scope
+from app.services.decision_pages import encode_cursor
 from app.settings import Settings
 from tests.conftest import MakeKey
 from tests.webhook_builders import PREVIOUS_WEBHOOK_SECRET, delivery, return_request_payload
@@ -179,6 +183,44 @@ async def test_operators_list_events_by_status(client: httpx.AsyncClient, make_k
 
     assert pending.status_code == 200
     assert {item["webhook_id"] for item in pending.json()["items"]} == {"wh-a", "wh-b"}
-    assert parked.json() == {"items": []}
+    assert parked.json() == {"items": [], "next_cursor": None}
     route_only = await client.get("/v1/webhooks/events", headers=await make_key(Scope.route))
     assert route_only.status_code == 403
+
+
+async def test_operators_page_through_events_with_a_cursor(
+    client: httpx.AsyncClient, make_key: MakeKey, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    for n in range(5):
+        body, headers = delivery(return_request_payload(), webhook_id=f"wh-{n}")
+        await client.post(URL, content=body, headers=headers)
+    async with sessions.begin() as session:  # one moment for all: the id breaks the tie
+        await session.execute(update(WebhookEvent).values(received_at=datetime(2020, 1, 1, tzinfo=UTC)))
+    reader = await make_key(Scope.read)
+
+    seen: list[str] = []
+    cursor: str | None = None
+    for page_number in range(5):
+        params: dict[str, str | int] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = await client.get("/v1/webhooks/events", params=params, headers=reader)
+        assert page.status_code == 200, page.text
+        seen += [item["webhook_id"] for item in page.json()["items"]]
+        if page_number == 0:  # received while paging: newer than the position, never in a later page
+            body, headers = delivery(return_request_payload(), webhook_id="wh-late")
+            await client.post(URL, content=body, headers=headers)
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+
+    assert seen == ["wh-4", "wh-3", "wh-2", "wh-1", "wh-0"]
+
+
+async def test_a_cursor_of_another_list_is_refused(client: httpx.AsyncClient, make_key: MakeKey) -> None:
+    decisions_cursor = encode_cursor(PagePosition(datetime(2026, 12, 3, tzinfo=UTC), uuid.uuid4()))
+
+    response = await client.get(
+        "/v1/webhooks/events", params={"cursor": decisions_cursor}, headers=await make_key(Scope.read)
+    )
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_cursor"

@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.channels import ShopifyChannel
 from app.db import webhook_events
 from app.db.database import Database
+from app.db.decisions import PagePosition
 from app.db.tables import WebhookEvent
 from app.db.webhook_events import EventStatus as EventStatus  # the statuses operators filter by
 from app.errors import MalformedBody, ValidationProblem
 from app.services.action_refund import marked_action, marker
+from app.services.decision_pages import WEBHOOK_EVENTS, decode_cursor, encode_cursor
 from app.services.webhooks.handlers import SUBSCRIBED_TOPICS
 
 _KIND_OF_TOPIC = {"returns": "Return", "refunds": "Refund"}
@@ -119,10 +121,16 @@ async def store(database: Database, channel: ShopifyChannel, delivery: Delivery,
 
 
 async def recent(
-    session: AsyncSession, status: EventStatus | None, topic: str | None, limit: int
-) -> Sequence[WebhookEvent]:
-    """The latest received events, newest first, as operators see the inbox."""
-    return await webhook_events.list_recent(session, status, topic, limit)
+    session: AsyncSession, status: EventStatus | None, topic: str | None, cursor: str | None, limit: int
+) -> tuple[Sequence[WebhookEvent], str | None]:
+    """The received events newest first, a page at a time, as operators see the inbox; and the cursor
+    of the next page (None on the last). The cursor is a position, as for the decisions' pages."""
+    after = decode_cursor(cursor, of=WEBHOOK_EVENTS) if cursor is not None else None
+    rows = await webhook_events.list_recent(session, status, topic, after, limit + 1)
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(PagePosition(last.received_at, last.id), of=WEBHOOK_EVENTS)
 
 
 def occurred_at(payload: dict[str, Any], triggered_at: datetime | None, received_at: datetime) -> datetime:
