@@ -77,7 +77,7 @@ def serve(
         os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="returns-router-metrics-")
         atexit.register(shutil.rmtree, os.environ[MULTIPROCESS_DIR], ignore_errors=True)
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:create_served_app",
         factory=True,
         host=host,
         port=port,
