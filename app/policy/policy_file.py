@@ -22,6 +22,7 @@ from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, SafeCon
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.scanner import Scanner
 
 from app.domain import Percent
 
@@ -98,6 +99,7 @@ def _load(text: str, source: str) -> tuple[Node, Any]:
             source, f"is {len(text):,} characters long; a policy holds at most {MAX_CHARS:,}"
         )
     yaml = YAML(typ="safe", pure=True)
+    yaml.Scanner = _BoundedScanner
     yaml.Composer = _BoundedComposer
     yaml.Constructor = _PolicyConstructor
     yaml.max_depth = MAX_DEPTH
@@ -162,6 +164,17 @@ class _BoundedComposer(Composer):
             size = 1
         self._sizes[id(node)] = size
         return size
+
+
+class _BoundedScanner(Scanner):
+    """Refuses flow collections (`[`, `{`) nested deeper than the bound as it meets them: the scanner
+    reads ahead to the end of an open flow collection, which for 20,000 `[` is most of the file.
+    """
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            raise MaxDepthExceededError(None, None, "too deep", self.reader.get_mark())
+        super().fetch_flow_collection_start(TokenClass, to_push)
 
 
 class _PolicyConstructor(SafeConstructor):

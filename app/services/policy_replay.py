@@ -38,7 +38,8 @@ from app.policy.replay import Redecided, Replay, ReplaySummary, StoredDecision, 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
-PAGE = 500
+PAGE = 500  # stored decisions read at a time
+BATCH = 50  # decided in one job of a worker
 TIME_BUDGET = 10.0  # seconds a simulation may take, reading the draft included; then it answers what it has
 GRACE = 5.0  # a worker that has not answered this long after the budget is stuck: it is stopped
 MAX_RUNNING = 4  # simulations in one API process at once; more are told to come back
@@ -111,9 +112,9 @@ class Draft:
 
 
 @dataclass(frozen=True)
-class Page:
+class Batch:
     redecided: list[Redecided]
-    finished: bool  # False when the budget ran out before the page's last decision
+    finished: bool  # False when the budget ran out before the batch's last decision
 
 
 class DraftWorkers:
@@ -205,12 +206,15 @@ async def simulate(
         draft_ref = await workers.run(check_draft, draft, ends_at=ends_at)
         tally = Tally(draft.market.channel, draft_ref, since=since, examples_wanted=examples)
         async for stored in _stored_pages(database, draft.market.channel, tally, since=since, limit=limit):
-            page = await workers.run(decide_page, draft, stored, ends_at, ends_at=ends_at)
-            for redecided in page.redecided:
-                tally.count(redecided)
-            if not page.finished:
-                tally.truncated = True
-                break
+            # In small batches, one at a time: simulations running together take turns in the worker.
+            for start in range(0, len(stored), BATCH):
+                batch = stored[start : start + BATCH]
+                decided = await workers.run(decide_batch, draft, batch, ends_at, ends_at=ends_at)
+                for redecided in decided.redecided:
+                    tally.count(redecided)
+                if not decided.finished:
+                    tally.truncated = True
+                    return tally.summary()
         return tally.summary()
     finally:
         workers.done()
@@ -247,15 +251,15 @@ def check_draft(draft: Draft) -> str:
     return _draft_book(draft)[1]
 
 
-def decide_page(draft: Draft, stored: list[StoredDecision], ends_at: float) -> Page:
+def decide_batch(draft: Draft, stored: list[StoredDecision], ends_at: float) -> Batch:
     """`stored` decided again under the draft, as many as `ends_at` (a `time.time()`) leaves time for."""
     book, _ = _draft_book(draft)
     redecided: list[Redecided] = []
     for decision in stored:
         if time.time() >= ends_at:
-            return Page(redecided, finished=False)
+            return Batch(redecided, finished=False)
         redecided.append(redecide(book, draft.market, decision))
-    return Page(redecided, finished=True)
+    return Batch(redecided, finished=True)
 
 
 # --- Reading stored decisions -----------------------------------------------------------
