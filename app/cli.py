@@ -162,8 +162,14 @@ def replay(
     ] = None,
     channel: Annotated[str | None, typer.Option(help="The merchant channel; default: the only one.")] = None,
     examples: Annotated[int, typer.Option(min=0, help="How many changed decisions to show.")] = 5,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many decisions, oldest first; default: all.")
+    ] = None,
 ) -> None:
-    """Decide stored decisions again under a draft policy and print what would change. Writes nothing."""
+    """Decide stored decisions again under a draft policy and print what would change. Writes nothing.
+
+    The draft is read as the API reads one (the same bounds on size, nesting, aliases and rules).
+    """
     settings = Settings()
     try:
         start = _moment(since) if since else None
@@ -186,7 +192,13 @@ def replay(
         database = open_database(settings.database_url)
         try:
             summary = await policy_replay.replay(
-                database, draft, target, draft_ref, since=start, examples=examples
+                database,
+                draft,
+                target,
+                draft_ref,
+                since=start,
+                limit=limit,
+                examples=examples,
             )
         finally:
             await database.dispose()

@@ -193,6 +193,14 @@ class MigrationsPending(ProblemError):
     title = "Not ready"
 
 
+class SimulationUnavailable(ProblemError):
+    """A policy simulation cannot run now: too many are running, or its worker failed."""
+
+    status = 503
+    code = "simulation_unavailable"
+    title = "The simulation cannot run now"
+
+
 class BodyTooLarge(ProblemError):
     status = 413
     code = "body_too_large"

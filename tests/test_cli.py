@@ -111,12 +111,15 @@ async def test_replay_prints_what_a_draft_would_change(database: Path, tmp_path:
 
     printed = run("replay", "--policy", str(draft), database=database).stdout
     since_later = run("replay", "--policy", str(draft), "--since", "2099-01-01", database=database).stdout
+    first_only = run("replay", "--policy", str(draft), "--limit", "1", database=database).stdout
 
     assert "Replayed 2 shopify_ca decisions under the draft shopify-ca-default@2026.12." in printed
     assert "Would change: 1 (50%); unchanged: 1." in printed
     assert "eligible: false → true" in printed
     assert "#1002 (decision " in printed
     assert "Replayed 0 shopify_ca decisions created since 2099-01-01T00:00:00+00:00" in since_later
+    assert "Replayed 1 shopify_ca decisions under the draft" in first_only
+    assert "Stopped at the limit: newer decisions were not replayed." in first_only
     assert _decision_count(database) == rows_before == 3
 
 
@@ -132,6 +135,39 @@ def test_replay_refuses_a_bad_draft_naming_the_line(database: Path, tmp_path: Pa
     assert result.returncode == 1
     assert f"{draft}: line {line}: " in result.stderr
     assert "window.days: Input should be greater than 0" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "problem"),
+    [
+        (
+            "must:\n",
+            "must: &loop [*loop]\nx-must:\n",
+            "&loop",
+            "the alias *loop is inside the value it names",
+        ),
+        ("  days: 30 ", "  days: " + "9" * 5_000 + " ", "days: 999", "(5,000 characters)' cannot be read"),
+        (
+            "  days: 30 ",
+            "  days: 99999999999 ",
+            "99999999999",
+            "window.days: Input should be less than or equal",
+        ),
+    ],
+    ids=["self-referencing alias", "5,000-digit integer", "a window of 99,999,999,999 days"],
+)
+def test_replay_refuses_a_hostile_draft_as_the_api_does(
+    database: Path, tmp_path: Path, old: str, new: str, marker: str, problem: str
+) -> None:
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(DEFAULT_MERCHANT_POLICY.read_text(encoding="utf-8").replace(old, new))
+    line = next(number for number, text in enumerate(draft.read_text().splitlines(), 1) if marker in text)
+
+    result = run("replay", "--policy", str(draft), database=database, check=False)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"draft refused: {draft}: line {line}: ")
+    assert problem in result.stderr
 
 
 def test_serve_refuses_to_start_on_a_bad_policy_file(database: Path, tmp_path: Path) -> None:

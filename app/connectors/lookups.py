@@ -2,24 +2,33 @@
 short-lived cache for repeats.
 
 Within a process, concurrent lookups of one key await a single task. With Redis, replicas share
-the cache and a claim on the key, so only one replica calls the upstream while the others wait for
-its answer to land in the cache. Answers are cached for at most `max_age` seconds from when they
-arrived; errors are never cached.
+the cache and a claim on the key (a redis-py `Lock`: only the holder of its token releases it), so
+only one replica calls the upstream while the others wait for its answer to land in the cache.
+Answers are cached for at most `max_age` seconds from when they arrived; errors are never cached.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import LockNotOwnedError, RedisError
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
+
+
+class Claim(Protocol):
+    """The right to fetch a key while others wait; it lapses by itself after its time to live."""
+
+    async def release(self) -> None:
+        """Give the claim up, if it is still this holder's; raises `LockNotOwnedError` if it lapsed."""
+        ...
 
 
 class AnswerCache(Protocol):
@@ -29,11 +38,14 @@ class AnswerCache(Protocol):
 
     async def put(self, key: str, value: bytes, max_age: float) -> None: ...
 
-    async def claim(self, key: str, ttl: float) -> bool:
-        """True when this caller is the one to fetch `key` (others wait for its answer)."""
+    async def claim(self, key: str, ttl: float) -> Claim | None:
+        """A claim when this caller is the one to fetch `key`; None while another holds it."""
         ...
 
-    async def release(self, key: str) -> None: ...
+
+class _InProcess:
+    async def release(self) -> None:
+        return None
 
 
 class LocalCache:
@@ -59,11 +71,8 @@ class LocalCache:
             del self._entries[stale]
         self._entries[key] = (value, now + max_age)
 
-    async def claim(self, key: str, ttl: float) -> bool:
-        return True
-
-    async def release(self, key: str) -> None:
-        return None
+    async def claim(self, key: str, ttl: float) -> Claim | None:
+        return _InProcess()
 
 
 class RedisCache:
@@ -80,12 +89,12 @@ class RedisCache:
     async def put(self, key: str, value: bytes, max_age: float) -> None:
         await self._redis.set(f"{self._prefix}cache:{key}", value, px=max(1, int(max_age * 1000)))
 
-    async def claim(self, key: str, ttl: float) -> bool:
-        claimed = await self._redis.set(f"{self._prefix}claim:{key}", b"1", nx=True, px=int(ttl * 1000))
-        return bool(claimed)
-
-    async def release(self, key: str) -> None:
-        await self._redis.delete(f"{self._prefix}claim:{key}")
+    async def claim(self, key: str, ttl: float) -> Claim | None:
+        # The lock's value is a token of its own: a claim that lapsed while its holder was still
+        # fetching, and was taken by another replica, is not deleted when the first one finishes.
+        lock = self._redis.lock(f"{self._prefix}claim:{key}", timeout=ttl, blocking=False, thread_local=False)
+        # A random token of our own: the lock's default, uuid1, costs more than the call to Redis.
+        return lock if await lock.acquire(token=secrets.token_hex(16)) else None
 
 
 class Lookups(Generic[T]):
@@ -131,7 +140,7 @@ class Lookups(Generic[T]):
         if cached is not None:
             return cached
         deadline = time.monotonic() + self._claim_ttl
-        while not await self._claim(key):
+        while (claim := await self._claim(key)) is None:
             # Another replica is fetching it: its answer will be in the cache soon.
             await asyncio.sleep(self._poll_every)
             cached = await self._cached(key)
@@ -144,7 +153,8 @@ class Lookups(Generic[T]):
             await self._store(key, value)
             return value
         finally:
-            await self._release(key)
+            if claim is not None:
+                await self._release(key, claim)
 
     # The cache only saves upstream calls: when Redis fails, lookups go on without it.
 
@@ -167,15 +177,18 @@ class Lookups(Generic[T]):
         except RedisError as error:
             log.warning("lookup_cache_unavailable", error=type(error).__name__)
 
-    async def _claim(self, key: str) -> bool:
+    async def _claim(self, key: str) -> Claim | None:
         try:
             return await self._cache.claim(key, self._claim_ttl)
         except RedisError as error:
             log.warning("lookup_cache_unavailable", error=type(error).__name__)
-            return True
+            return _InProcess()
 
-    async def _release(self, key: str) -> None:
+    async def _release(self, key: str, claim: Claim) -> None:
         try:
-            await self._cache.release(key)
+            await claim.release()
+        except LockNotOwnedError:
+            # The fetch took longer than the claim lives: it lapsed, and may be another replica's now.
+            log.info("lookup_claim_lapsed", claim_ttl=self._claim_ttl)
         except RedisError as error:
             log.warning("lookup_cache_unavailable", error=type(error).__name__)

@@ -31,6 +31,7 @@ from app.domain import (
 from app.policy.dates import AnnualHoliday, local_date, resolve_delivery, return_window
 from app.policy.evaluation import Evaluation, Trace
 from app.policy.merchant_rules import Defaults, LineRule, Outcome, ReturnFacts, Rule
+from app.policy.policy_file import Days
 from app.policy.returned import (
     RequestedLines,
     ReturnedLine,
@@ -49,6 +50,9 @@ ELIGIBLE, RETURNLESS, REVIEW, INELIGIBLE, NOT_SHIPPED = (
     "not_shipped",
 )
 MERCHANT_SCENARIOS = (ELIGIBLE, RETURNLESS, REVIEW, INELIGIBLE, NOT_SHIPPED)
+# A store's policy has a few dozen rules at most; each is checked for every return, and a replay checks
+# them all for every stored decision.
+MAX_RULES = 200
 
 
 class _Section(BaseModel):
@@ -56,7 +60,7 @@ class _Section(BaseModel):
 
 
 class Window(_Section):
-    days: int = Field(gt=0, description="From the local delivery date; the last day is inclusive.")
+    days: Days = Field(description="From the local delivery date; the last day is inclusive.")
     holiday: AnnualHoliday | None = None
 
 
@@ -87,8 +91,12 @@ class MerchantPolicy(_Section):
     reasons: dict[Reason, Fault]
     window: Window
     defaults: Defaults
-    lines: list[LineRule] = Field(default_factory=list, description="Which requested lines can come back.")
-    rules: list[Rule] = Field(default_factory=list, description="Applied in order; a later rule wins.")
+    lines: list[LineRule] = Field(
+        default_factory=list, max_length=MAX_RULES, description="Which requested lines can come back."
+    )
+    rules: list[Rule] = Field(
+        default_factory=list, max_length=MAX_RULES, description="Applied in order; a later rule wins."
+    )
     locales: Locales
     must: list[str] = Field(default_factory=list)
     must_not: list[str] = Field(default_factory=list)

@@ -15,7 +15,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.domain import Fault, Money, OrderLine, Reason, Resolution
-from app.policy.policy_file import ExactDecimal, ExactPercent
+from app.policy.policy_file import Days, ExactDecimal, ExactPercent
 from app.policy.returned import format_money
 
 RULE_ID = r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*$"
@@ -80,7 +80,7 @@ class ValueRange(_Data):
 
 class EarlierReturns(_Data):
     at_least: int = Field(gt=0)
-    within_days: int = Field(default=365, gt=0)
+    within_days: Days = 365
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ class Outcome(_Data):
     """What a matching rule sets; what it leaves out stays as earlier rules (or the defaults) set it."""
 
     eligible: bool | None = None
-    window_days: int | None = Field(default=None, gt=0, description="The window, from the delivery date.")
+    window_days: Days | None = Field(default=None, description="The window, from the delivery date.")
     restocking_fee_percent: ExactPercent | None = None
     resolution_options: list[Resolution] | None = Field(default=None, min_length=1)
     store_credit_bonus_percent: ExactPercent | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -76,7 +76,9 @@ class ReplaySummary(BaseModel):
     stored_under: dict[str, int] = Field(description="The policies the replayed decisions were made under.")
     fields: list[FieldSummary]
     examples: list[Example]
-    truncated: bool = Field(description="True when the limit stopped the replay before the last decision.")
+    truncated: bool = Field(
+        description="True when the limit, or the time a replay may take, stopped it before the last decision."
+    )
 
 
 def _flag(value: bool) -> str:
@@ -121,12 +123,38 @@ def compare(stored: Mapping[str, Any], verdict: Verdict) -> list[FieldChange]:
     return changes
 
 
-@dataclass
-class Replay:
-    """Decides stored decisions again under `book` and counts what changed."""
+@dataclass(frozen=True)
+class Redecided:
+    """One stored decision decided again: what changed, or why it could not be rebuilt."""
 
-    book: PolicyBook
-    market: Market
+    decision_id: str
+    order_ref: str
+    as_of: datetime
+    policy_ref: str  # the policy it was decided under
+    changes: list[FieldChange]
+    not_replayable: str | None = None
+
+
+def redecide(book: PolicyBook, market: Market, stored: StoredDecision) -> Redecided:
+    """`stored` decided again under `book`, compared with the answer it was given."""
+    said = Redecided(stored.decision_id, stored.order_ref, stored.as_of, stored.policy_ref, [])
+    try:
+        order = Order.model_validate(stored.order_snapshot)
+        request = ReturnRequest.model_validate(stored.request)
+    except ValidationError:
+        return replace(said, not_replayable="the stored order or request no longer validates")
+    try:
+        verdict = book.decide(order, request, market, stored.as_of)
+    except ValidationProblem:
+        return replace(said, not_replayable="the request names a SKU the stored order lacks")
+    return replace(said, changes=compare(stored.answer, verdict))
+
+
+@dataclass
+class Tally:
+    """Counts what changed over decisions decided again under one draft, and keeps a few examples."""
+
+    channel_key: str
     draft_ref: str
     since: datetime | None = None
     examples_wanted: int = 5
@@ -139,25 +167,13 @@ class Replay:
     truncated: bool = False
     _shown: set[tuple[str, str]] = field(default_factory=set)
 
-    def run(self, decisions: Iterable[StoredDecision]) -> None:
-        for stored in decisions:
-            self.add(stored)
-
-    def add(self, stored: StoredDecision) -> None:
-        try:
-            order = Order.model_validate(stored.order_snapshot)
-            request = ReturnRequest.model_validate(stored.request)
-        except ValidationError:
-            self.not_replayable["the stored order or request no longer validates"] += 1
-            return
-        try:
-            verdict = self.book.decide(order, request, self.market, stored.as_of)
-        except ValidationProblem:
-            self.not_replayable["the request names a SKU the stored order lacks"] += 1
+    def count(self, redecided: Redecided) -> None:
+        if redecided.not_replayable is not None:
+            self.not_replayable[redecided.not_replayable] += 1
             return
         self.replayed += 1
-        self.stored_under[stored.policy_ref] += 1
-        changes = compare(stored.answer, verdict)
+        self.stored_under[redecided.policy_ref] += 1
+        changes = redecided.changes
         if not changes:
             return
         self.changed += 1
@@ -169,16 +185,16 @@ class Replay:
             self._shown |= kinds
             self.examples.append(
                 Example(
-                    decision_id=stored.decision_id,
-                    order_ref=stored.order_ref,
-                    as_of=stored.as_of,
+                    decision_id=redecided.decision_id,
+                    order_ref=redecided.order_ref,
+                    as_of=redecided.as_of,
                     changes=changes,
                 )
             )
 
     def summary(self) -> ReplaySummary:
         return ReplaySummary(
-            channel=self.market.channel,
+            channel=self.channel_key,
             draft=self.draft_ref,
             since=self.since,
             replayed=self.replayed,
@@ -193,6 +209,32 @@ class Replay:
             examples=self.examples,
             truncated=self.truncated,
         )
+
+
+class Replay:
+    """Decides stored decisions again under `book` and counts what changed."""
+
+    def __init__(
+        self,
+        book: PolicyBook,
+        market: Market,
+        draft_ref: str,
+        *,
+        since: datetime | None = None,
+        examples_wanted: int = 5,
+    ) -> None:
+        self.book, self.market = book, market
+        self.tally = Tally(market.channel, draft_ref, since=since, examples_wanted=examples_wanted)
+
+    def run(self, decisions: Iterable[StoredDecision]) -> None:
+        for stored in decisions:
+            self.add(stored)
+
+    def add(self, stored: StoredDecision) -> None:
+        self.tally.count(redecide(self.book, self.market, stored))
+
+    def summary(self) -> ReplaySummary:
+        return self.tally.summary()
 
 
 def describe(summary: ReplaySummary) -> list[str]:
@@ -218,5 +260,5 @@ def describe(summary: ReplaySummary) -> list[str]:
         )
         lines.extend(f"    {change.field}: {change.before} → {change.after}" for change in example.changes)
     if summary.truncated:
-        lines.append("Stopped at the limit: older decisions were not replayed.")
+        lines.append("Stopped at the limit: newer decisions were not replayed.")
     return lines

@@ -3,6 +3,7 @@ with which scope, and the decision a path names."""
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
@@ -61,6 +62,11 @@ async def get_channels(request: Request) -> Mapping[str, Channel]:
     return _runtime(request).channels
 
 
+async def get_routing_file(request: Request) -> pathlib.Path:
+    """The queue table's file: a worker process that decides drafts reads it for itself."""
+    return _runtime(request).settings.routing_file
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 RoutingDep = Annotated[Routing, Depends(get_routing)]
 ActionsDep = Annotated[Actions, Depends(get_actions)]
@@ -68,6 +74,7 @@ IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
 PolicyDep = Annotated[PolicyBook, Depends(get_policy)]
 ChannelsDep = Annotated[Mapping[str, Channel], Depends(get_channels)]
+RoutingFileDep = Annotated[pathlib.Path, Depends(get_routing_file)]
 
 
 async def get_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from app.domain import RequestTime
 from app.errors import InvalidPolicy
 from app.policy import PolicyFileError
+from app.policy.policy_file import MAX_CHARS
 from app.policy.replay import ReplaySummary
-from app.routers.deps import ChannelsDep, DatabaseDep, PolicyDep, problems, require_any_scope
+from app.routers.deps import ChannelsDep, DatabaseDep, RoutingFileDep, problems, require_any_scope
 from app.services import policy_replay
 from app.services.api_keys import Caller, Scope
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["policies"])
 ReadCaller = Annotated[Caller, Depends(require_any_scope(Scope.read))]
 
 PATH = "/v1/policies/simulate"
-MAX_POLICY_CHARS = 65_536
+MAX_POLICY_CHARS = MAX_CHARS
 # The body carries a whole draft, up to four bytes a character once encoded, and its envelope.
 MAX_BODY_BYTES = 4 * MAX_POLICY_CHARS + 4_096
 MAX_DECISIONS = 5_000
@@ -70,23 +71,30 @@ class Simulation(BaseModel):
     responses=problems(400, 401, 403, 422, 503),
 )
 async def simulate_policy(
-    body: Simulation, channels: ChannelsDep, policy: PolicyDep, database: DatabaseDep, _caller: ReadCaller
+    body: Simulation,
+    channels: ChannelsDep,
+    routing_file: RoutingFileDep,
+    database: DatabaseDep,
+    _caller: ReadCaller,
 ) -> ReplaySummary:
     """Decide the channel's stored decisions again under a draft policy, and count what would change
     (eligibility, window, options, fee, bonus, returnless, review, queue), with examples.
 
     The draft is not saved and no decision is written. A draft that is not a valid policy is a 422
-    `invalid_policy` whose detail names the line and the problem.
+    `invalid_policy` whose detail names the line and the problem; so is one built to be costly to
+    read (aliases that expand without end, deep nesting, more than 200 rules). A replay that would
+    take longer than ten seconds stops there and says `truncated`; a 503 `simulation_unavailable`
+    asks to come back when several simulations are already running.
     """
     channel = policy_replay.merchant_channel(channels, body.channel)
+    draft = policy_replay.Draft(body.policy, "draft", channel.market, routing_file)
     try:
-        book, draft_ref = policy_replay.draft_book(policy, channel, body.policy, source="draft")
+        return await policy_replay.simulate(
+            database, draft, since=body.since, limit=body.limit, examples=body.examples
+        )
     except PolicyFileError as error:
         raise InvalidPolicy(
             str(error),
             errors=[{"loc": ["body", "policy"], "msg": str(error), "type": "invalid_policy"}],
             extra={"line": error.line},
         ) from error
-    return await policy_replay.replay(
-        database, book, channel, draft_ref, since=body.since, limit=body.limit, examples=body.examples
-    )

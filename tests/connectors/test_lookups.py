@@ -136,3 +136,46 @@ async def test_lookups_go_on_without_redis() -> None:
     async with Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2) as dead:
         lookups, upstream = text_lookups(RedisCache(dead, "test:")), Upstream(delay=0)
         assert await lookups.get("k", upstream.fetch) == "answer 1"
+
+
+class Held:
+    """An upstream whose call waits until the test lets it go, then answers or fails."""
+
+    def __init__(self, answer: str | None) -> None:
+        self.answer = answer
+        self.calls = 0
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def fetch(self) -> str:
+        self.calls += 1
+        self.started.set()
+        await self.go.wait()
+        if self.answer is None:
+            raise LookupError("upstream failed")
+        return self.answer
+
+
+async def test_a_lapsed_claim_taken_by_another_replica_is_not_released_by_the_first(
+    redis: Redis, redis_prefix: str
+) -> None:
+    claim_key = f"{redis_prefix}claim:k"
+    slow_a, b, c = Held(answer=None), Held(answer="answer from b"), Held(answer="answer from c")
+    replica_a, replica_b, replica_c = (text_lookups(RedisCache(redis, redis_prefix)) for _ in range(3))
+
+    fetching_a = asyncio.ensure_future(replica_a.get("k", slow_a.fetch))
+    await asyncio.wait_for(slow_a.started.wait(), 5)
+    await redis.delete(claim_key)  # a's claim lapses (its time to live ran out) while a still fetches
+    fetching_b = asyncio.ensure_future(replica_b.get("k", b.fetch))
+    await asyncio.wait_for(b.started.wait(), 5)  # b holds the claim now
+    slow_a.go.set()
+    with pytest.raises(LookupError):
+        await fetching_a  # a fails and releases: b's claim must outlive that
+
+    assert await redis.get(claim_key) is not None
+    waiting_c = asyncio.ensure_future(replica_c.get("k", c.fetch))
+    b.go.set()
+    assert await fetching_b == "answer from b"
+    assert await asyncio.wait_for(waiting_c, 5) == "answer from b"  # c waited for b's answer
+    assert c.calls == 0
+    c.go.set()

@@ -7,17 +7,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import yaml
 
 from app.domain import Resolution
 from app.policy import PolicyBook, Verdict
 from app.policy.merchant import MerchantPolicy
+from app.policy.policy_file import read_yaml
 from app.settings import DEFAULT_MERCHANT_POLICY
 
 from .builders import SHOPIFY_CA, line, request_for, result_of, rules, shopify_order, toronto
 
 AS_OF = toronto(2026, 10, 20, 12, 0)  # day 15 after the default order's delivery (Oct 5)
-SHIPPED = yaml.safe_load(DEFAULT_MERCHANT_POLICY.read_text(encoding="utf-8"))
+SHIPPED = read_yaml(DEFAULT_MERCHANT_POLICY.read_text(encoding="utf-8"), source="shipped")
 
 
 def policy_with(**changes: Any) -> MerchantPolicy:

@@ -6,13 +6,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain import Fault, Fulfillment, Order, Platform, Reason, Resolution, ReturnRequest
 from app.policy import PolicyBook, Verdict
 from app.policy.merchant import MerchantPolicy
+from app.policy.policy_file import read_yaml
 from app.settings import DEFAULT_MERCHANT_POLICY
 
 from .builders import AMAZON_US, SHOPIFY_CA, amazon_order, la, line, request_for, shopify_order
@@ -102,7 +102,7 @@ def test_merchant_fee_and_value_stay_within_bounds(case: tuple[Order, ReturnRequ
 # --- Whatever a merchant writes -------------------------------------------------------------------
 
 BASE = PolicyBook.load({})
-SHIPPED = yaml.safe_load(DEFAULT_MERCHANT_POLICY.read_text(encoding="utf-8"))
+SHIPPED = read_yaml(DEFAULT_MERCHANT_POLICY.read_text(encoding="utf-8"), source="shipped")
 
 percents = st.integers(0, 100).map(str)
 amounts = st.decimals(min_value=0, max_value=1000, places=2).map(str)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import yaml
-
 from app.domain import Order, ReturnRequest
 from app.policy import PolicyBook
 from app.policy.merchant import MerchantPolicy
+from app.policy.policy_file import read_yaml
 from app.policy.replay import Replay, StoredDecision, compare, describe
 from app.services.returns import view_of
 from app.settings import DEFAULT_MERCHANT_POLICY
@@ -17,7 +16,7 @@ from app.settings import DEFAULT_MERCHANT_POLICY
 from .builders import SHOPIFY_CA, line, request_for, shopify_order, toronto
 
 AS_OF = toronto(2026, 11, 20, 12, 0)  # day 46 after the default order's delivery (Oct 5)
-SHIPPED = yaml.safe_load(DEFAULT_MERCHANT_POLICY.read_text(encoding="utf-8"))
+SHIPPED = read_yaml(DEFAULT_MERCHANT_POLICY.read_text(encoding="utf-8"), source="shipped")
 BOOK = PolicyBook.load({"shopify_ca": DEFAULT_MERCHANT_POLICY})
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.tables import Decision as DecisionRow
+from app.services import policy_replay
 from app.services.api_keys import Scope
 from app.settings import DEFAULT_MERCHANT_POLICY
 from tests.conftest import MakeKey
@@ -141,3 +142,86 @@ async def test_simulation_needs_the_read_scope(client: httpx.AsyncClient, make_k
 
     assert forbidden.status_code == 403
     assert anonymous.status_code == 401
+
+
+def alias_bomb(levels: int) -> str:
+    """Each level a list naming the level before nine times: 9 ** levels strings once expanded."""
+    anchors = [f"  a0: &a0 [{', '.join(['lol'] * 9)}]\n"]
+    anchors += [f"  a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]\n" for n in range(1, levels + 1)]
+    return SHIPPED.replace("must:\n", "x-anchors:\n" + "".join(anchors) + "must:\n")
+
+
+def with_rules(count: int) -> str:
+    extra = "".join(
+        f"  - {{id: r{n}, when: {{fault: customer}}, then: {{review: true}}}}\n" for n in range(count)
+    )
+    return SHIPPED.replace("\nlocales:", extra + "\nlocales:")
+
+
+HOSTILE_DRAFTS = {
+    # 531,441 strings: refused before anything is expanded, naming the line of the alias that crosses.
+    "alias bomb": (
+        alias_bomb(6),
+        "  a4: &a4",
+        "stands for more than 50,000 values once its aliases are expanded",
+    ),
+    "self-referencing alias": (
+        SHIPPED.replace("must:\n", "must: &loop [*loop]\nx-must:\n"),
+        "&loop",
+        "the alias *loop is inside the value it names",
+    ),
+    "20,000-deep list": (
+        SHIPPED.replace("must:\n", "must: " + "[" * 20_000 + "]" * 20_000 + "\nx-must:\n"),
+        "[[[",
+        "nests deeper than 32 levels",
+    ),
+    "5,000-digit integer": (
+        SHIPPED.replace("  days: 30 ", "  days: " + "9" * 5_000 + " "),
+        "  days: 999",
+        "(5,000 characters)' cannot be read",
+    ),
+    "window of 99,999,999,999 days": (
+        SHIPPED.replace("  days: 30 ", "  days: 99999999999 "),
+        "days: 99999999999",
+        "window.days: Input should be less than or equal to 3660",
+    ),
+    "a month that does not exist": (
+        SHIPPED.replace('placed_from: "11-01"', "placed_from: 2026-13-45"),
+        "placed_from",
+        "'2026-13-45' cannot be read: month must be in 1..12",
+    ),
+    "201 rules": (with_rules(196), "rules:", "rules: List should have at most 200 items"),
+}
+
+
+@pytest.mark.parametrize(("draft", "marker", "problem"), HOSTILE_DRAFTS.values(), ids=HOSTILE_DRAFTS.keys())
+async def test_a_draft_built_to_be_costly_is_a_422_naming_the_line(
+    client: httpx.AsyncClient, make_key: MakeKey, draft: str, marker: str, problem: str
+) -> None:
+    reader = await make_key(Scope.read)
+    line = next(number for number, text in enumerate(draft.splitlines(), 1) if marker in text)
+
+    response = await simulate(client, reader, policy=draft)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    refused = response.json()
+    assert refused["code"] == "invalid_policy"
+    assert refused["line"] == line
+    assert refused["detail"].startswith(f"draft: line {line}: ")
+    assert problem in refused["detail"]
+
+
+async def test_a_replay_stops_at_its_time_budget_and_says_so(
+    client: httpx.AsyncClient,
+    make_key: MakeKey,
+    stored: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reader = await make_key(Scope.read)
+    monkeypatch.setattr(policy_replay, "TIME_BUDGET", 0.0)  # spent before the first decision
+
+    response = await simulate(client, reader, policy=DRAFT)
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["replayed"], response.json()["truncated"]) == (0, True)
