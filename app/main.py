@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from app import api_docs, problems
 from app.limits import RequestLimits
 from app.observability import RequestIdMiddleware, RequestTelemetry, configure_logging
-from app.routers import actions, decisions, health, policies, returns, webhooks
+from app.routers import actions, decisions, health, outcomes, policies, returns, webhooks
 from app.routers.deps import BEARER, scopes_of
 from app.runtime import open_runtime
 from app.services.actions import Actions
@@ -33,6 +33,7 @@ RECONCILE_EVERY_SECONDS = 60
 ROUTERS = (
     returns.router,
     decisions.router,
+    outcomes.router,
     actions.router,
     policies.router,
     webhooks.router,

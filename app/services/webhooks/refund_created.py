@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.tables import WebhookEvent
 from app.domain import Money
-from app.services import actions
+from app.services import actions, outcomes
 from app.services.action_refund import marked_action
 from app.services.webhooks.handlers import Apply, UnusableEvent
 
@@ -47,7 +47,10 @@ async def prepare(event: WebhookEvent, now: datetime) -> Apply:
             return f"refund {refund_id} known already"
         action_id = marked_action(note)
         made = f"by action {action_id}" if action_id else "outside the service"
-        return f"refund {refund_id} of {amount.amount} {amount.currency} recorded, made {made}"
+        settled = await outcomes.settle_order(session, event.channel, order_id)
+        return f"refund {refund_id} of {amount.amount} {amount.currency} recorded, made {made}" + (
+            f"; outcomes {'; '.join(settled)}" if settled else ""
+        )
 
     return apply
 
