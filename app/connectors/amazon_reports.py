@@ -11,20 +11,22 @@ one request of the quota and changes nothing else.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+from redis.asyncio import Redis
 
-from app.channels import AmazonChannel
+from app.channels import AmazonChannel, Channel
 from app.connectors.amazon import seller_account
 from app.connectors.amazon_auth import AccessTokens
 from app.connectors.base import retry_after, transport_error
 from app.connectors.calls import recorded_call
-from app.connectors.ratelimit import Buckets, Limit, RateLimiter
+from app.connectors.ratelimit import Buckets, Limit, LocalBuckets, RateLimiter, RedisBuckets
+from app.connectors.registry import REDIS_PREFIX
 from app.connectors.retry import RetryPolicy, with_retries
 from app.errors import (
     ProblemError,
@@ -246,3 +248,16 @@ def _json(response: httpx.Response, operation: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise UpstreamBadResponse(f"{UPSTREAM} {operation} answered JSON that is not an object")
     return body
+
+
+def reports_for(
+    channels: Mapping[str, Channel], http: httpx.AsyncClient, redis: Redis | None
+) -> dict[str, AmazonReports]:
+    """The Reports API of each live Amazon channel. With `redis`, its rate limits are shared with
+    every process of the seller account, under the same keys as the other connectors' buckets."""
+    buckets: Buckets = RedisBuckets(redis, REDIS_PREFIX) if redis else LocalBuckets()
+    return {
+        key: AmazonReports.build(channel, http, buckets=buckets)
+        for key, channel in channels.items()
+        if isinstance(channel, AmazonChannel) and channel.live
+    }

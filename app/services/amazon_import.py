@@ -79,12 +79,30 @@ async def import_document(
 ) -> ImportSummary:
     """Read, match and record one report document; a document that cannot be read is a failed
     import with its reason, never an exception."""
-    summary = ImportSummary(channel=channel, report=report)
     import_id = await begin(database, channel, source, report, data_start, data_end)
+    return await read_into(database, import_id, channel, currency, content, compression, report)
+
+
+async def read_into(
+    database: Database,
+    import_id: uuid.UUID,
+    channel: str,
+    currency: str,
+    content: bytes,
+    compression: str | None,
+    report: str,
+) -> ImportSummary:
+    """The rest of an import begun with `begin`: parse, match, record, settle, finish."""
+    summary = ImportSummary(channel=channel, report=report)
     try:
-        parsed = parse(document_text(content, compression))
+        parsed = parse(document_text(content, compression)) if content else None
     except ReportUnreadable as error:
         summary.status, summary.error = "failed", str(error)
+        await finish(database, import_id, summary)
+        log.warning("amazon_returns_report_unreadable", channel=channel, report=report, error=str(error))
+        return summary
+    if parsed is None:
+        summary.problems.append("Amazon had no returns in the period (the report was cancelled)")
         await finish(database, import_id, summary)
         return summary
     summary.invalid = parsed.invalid
@@ -97,6 +115,14 @@ async def import_document(
             )
     await finish(database, import_id, summary)
     log.info("amazon_returns_report_imported", channel=channel, report=report, **summary.counts())
+    return summary
+
+
+async def fail(
+    database: Database, import_id: uuid.UUID, channel: str, report: str, error: str
+) -> ImportSummary:
+    summary = ImportSummary(channel=channel, report=report, status="failed", error=error)
+    await finish(database, import_id, summary)
     return summary
 
 
