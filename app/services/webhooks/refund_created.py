@@ -47,10 +47,8 @@ async def prepare(event: WebhookEvent, now: datetime) -> Apply:
             return f"refund {refund_id} known already"
         action_id = marked_action(note)
         made = f"by action {action_id}" if action_id else "outside the service"
-        settled = await outcomes.settle_order(session, event.channel, order_id)
-        return f"refund {refund_id} of {amount.amount} {amount.currency} recorded, made {made}" + (
-            f"; outcomes {'; '.join(settled)}" if settled else ""
-        )
+        await outcomes.settle_order(session, event.channel, order_id)
+        return f"refund {refund_id} of {amount.amount} {amount.currency} recorded, made {made}"
 
     return apply
 

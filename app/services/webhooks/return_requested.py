@@ -71,8 +71,8 @@ def handler(routing: Routing) -> Prepare:
             )
             assert routed.decision is not None  # no Idempotency-Key: nothing to replay
             # A refund or a status of this return may have been processed before it was decided.
-            known = await outcomes.settle(session, uuid.UUID(routed.decision.decision_id))
-            return f"decision {routed.decision.decision_id}" + (f", outcome {known}" if known else "")
+            await outcomes.settle(session, uuid.UUID(routed.decision.decision_id))
+            return f"decision {routed.decision.decision_id}"
 
         return apply
 

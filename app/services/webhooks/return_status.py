@@ -74,10 +74,9 @@ def handler(actions: Actions) -> Prepare:
             status = status_of(event.topic, payload) or "unchanged"
             outcome = [f"return {return_id}: status {status}" if newer else "a later status stands"]
             outcome += [f"exchange {action.id} {action.status}" for action in settled]
-            for decision_id in sorted(await outcome_rows.decisions_about_return(session, return_id), key=str):
-                outcome.append(
-                    f"decision {decision_id} outcome {await outcomes.settle(session, decision_id)}"
-                )
+            # The decisions it concerns learn what became of their return.
+            for decision_id in await outcome_rows.decisions_about_return(session, return_id):
+                await outcomes.settle(session, decision_id)
             return "; ".join(outcome)
 
         return apply
