@@ -60,7 +60,7 @@ class ReportFailed(Exception):
 @dataclass(frozen=True)
 class ReportDocument:
     report_id: str
-    content: bytes  # empty when Amazon had no data (the report was CANCELLED)
+    content: bytes | None  # None when Amazon had no data (the report was CANCELLED)
     compression: str | None
 
 
@@ -123,7 +123,7 @@ class AmazonReports:
         report_id = await self.create_report(RETURNS_REPORT, start, end)
         document_id = await self.wait_for(report_id)
         if document_id is None:
-            return ReportDocument(report_id=report_id, content=b"", compression=None)
+            return ReportDocument(report_id=report_id, content=None, compression=None)
         url, compression = await self.document(document_id)
         return ReportDocument(report_id=report_id, content=await self.download(url), compression=compression)
 

@@ -88,14 +88,15 @@ async def read_into(
     import_id: uuid.UUID,
     channel: str,
     currency: str,
-    content: bytes,
+    content: bytes | None,
     compression: str | None,
     report: str,
 ) -> ImportSummary:
-    """The rest of an import begun with `begin`: parse, match, record, settle, finish."""
+    """The rest of an import begun with `begin`: parse, match, record, settle, finish. `content`
+    None: Amazon had nothing to report."""
     summary = ImportSummary(channel=channel, report=report)
     try:
-        parsed = parse(document_text(content, compression)) if content else None
+        parsed = parse(document_text(content, compression)) if content is not None else None
     except ReportUnreadable as error:
         summary.status, summary.error = "failed", str(error)
         await finish(database, import_id, summary)
