@@ -39,8 +39,11 @@ async function api(path, params = {}) {
   return response.json();
 }
 
+// A rate as the API gives it ("0.4123", four decimals at most) as a percentage, exactly.
 function percent(rate) {
-  return `${(Number(rate) * 100).toFixed(1)}%`;
+  const [whole, fraction = ""] = String(rate).split(".");
+  const digits = fraction.padEnd(4, "0");
+  return `${Number(whole) * 100 + Number(digits.slice(0, 2))}.${digits.slice(2, 4)}%`;
 }
 
 function money(list) {
