@@ -13,6 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from app.db.outcome_facts import facts_of_stored
+from app.db.tables import UTCDateTime
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -133,7 +134,8 @@ def _backfill() -> None:
         sa.column("answer", Document),
         sa.column("order_snapshot", Document),
     )
-    outcomes = sa.table("outcomes", *(sa.column(name) for name in _OUTCOME_COLUMNS))
+    types = {"decision_id": sa.Uuid(), "created_at": UTCDateTime(), "rule_set": sa.BigInteger()}
+    outcomes = sa.table("outcomes", *(sa.column(name, types.get(name)) for name in _OUTCOME_COLUMNS))
     rule_sets = sa.table("rule_sets", sa.column("id", sa.BigInteger()), sa.column("rules", Document))
     connection = op.get_bind()
     known: set[int] = set()
