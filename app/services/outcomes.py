@@ -199,7 +199,7 @@ _RETURN_STATUS = {
 
 
 def _from_action(action: Action, returnless: bool, returned_value: Money | None) -> Settled:
-    amount = Money.model_validate(action.amount) if action.amount else None
+    amount = action.amount
     because = f"{action.kind} action {action.id} succeeded"
     if action.kind == "refund":
         status = OutcomeStatus.kept_returnless if returnless else OutcomeStatus.refunded
@@ -229,7 +229,7 @@ async def _refunds_for(session: AsyncSession, decision: DecisionRow, outcome: Ou
     refunds = [
         refund
         for refund in await action_rows.refunds_on(session, outcome.order_id)
-        if refund.channel == outcome.channel and Decimal(refund.amount["amount"]) > 0
+        if refund.channel == outcome.channel and refund.amount.amount > 0
     ]
     if not refunds:
         return []
@@ -250,11 +250,11 @@ async def _refunds_for(session: AsyncSession, decision: DecisionRow, outcome: Ou
 
 
 def _total(refunds: Sequence[ShopifyRefund]) -> Money:
-    currency = refunds[0].amount["currency"]
+    currency = refunds[0].amount.currency
     total = Money.zero(currency)
     for refund in refunds:
-        if refund.amount["currency"] == currency:
-            total = total + Money.model_validate(refund.amount)
+        if refund.amount.currency == currency:
+            total = total + refund.amount
     return total.rounded()
 
 
