@@ -34,7 +34,9 @@ cli = typer.Typer(help="The Returns Router.", no_args_is_help=True, add_completi
 db_cli = typer.Typer(help="The database.", no_args_is_help=True)
 keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
 webhooks_cli = typer.Typer(help="The Shopify webhook inbox.", no_args_is_help=True)
+outcomes_cli = typer.Typer(help="What happened after the decisions.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+cli.add_typer(outcomes_cli, name="outcomes")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(webhooks_cli, name="webhooks")
 
@@ -113,6 +115,66 @@ def webhooks_requeue(
         typer.echo(f"no parked event {webhook_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"requeued {webhook_id}")
+
+
+@outcomes_cli.command("import-amazon")
+def outcomes_import_amazon(
+    channel: Annotated[str, typer.Option(help="The Amazon channel the report is of, e.g. amazon_us.")],
+    file: Annotated[
+        Path, typer.Option(help="The returns report (tab-separated, gzip or not).", dir_okay=False)
+    ],
+) -> None:
+    """Import Amazon's returns report (GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE) saved by hand."""
+    from app.services.outcome_commands import import_file
+
+    try:
+        content = file.read_bytes()
+    except OSError as error:
+        typer.echo(f"cannot read {file}: {error.strerror}", err=True)
+        raise typer.Exit(2) from None
+    settings = Settings()
+    upgrade(settings.database_url)
+    ok, lines = asyncio.run(import_file(settings, channel, content, file.name))
+    for line in lines:
+        typer.echo(line)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@outcomes_cli.command("fetch-amazon")
+def outcomes_fetch_amazon(
+    channel: Annotated[str, typer.Option(help="A live Amazon channel, e.g. amazon_us.")],
+) -> None:
+    """Fetch Amazon's returns report through the Reports API now, and import it."""
+    from app.services.outcome_commands import fetch_report
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    ok, lines = asyncio.run(fetch_report(settings, channel))
+    for line in lines:
+        typer.echo(line)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@outcomes_cli.command("unmatched")
+def outcomes_unmatched(
+    channel: Annotated[str | None, typer.Option(help="Only this channel's lines.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many lines.")] = 100,
+) -> None:
+    """Lines of Amazon's returns report that match no decision (yet), latest first, with why."""
+    from app.services import outcomes
+
+    lines, counts = _with_session(Settings(), lambda session: outcomes.unmatched(session, channel, limit))
+    for line in lines:
+        typer.echo(
+            f"{line['order_id']}\t{line['sku']}\t{line['request_status']}\t{line['outcome']}\t"
+            f"{line['report']}\t{line['problem']}"
+        )
+    typer.echo(
+        "unmatched lines: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"),
+        err=True,
+    )
 
 
 @db_cli.command("upgrade")

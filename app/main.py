@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from app import api_docs, problems
+from app import api_docs, dashboard, problems
 from app.limits import RequestLimits
 from app.observability import RequestIdMiddleware, RequestTelemetry, configure_logging
-from app.routers import actions, decisions, health, policies, returns, webhooks
+from app.routers import actions, decisions, health, outcomes, policies, returns, webhooks
 from app.routers.deps import BEARER, scopes_of
 from app.runtime import open_runtime
 from app.services.actions import Actions
@@ -34,6 +34,7 @@ RECONCILE_EVERY_SECONDS = 60
 ROUTERS = (
     returns.router,
     decisions.router,
+    outcomes.router,
     actions.router,
     policies.router,
     webhooks.router,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, tune_gc: bool = False) -> Fa
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
     api_docs.install(app)
+    dashboard.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

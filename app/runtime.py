@@ -13,6 +13,7 @@ import httpx
 from redis.asyncio import Redis
 
 from app.channels import Channel, ShopifyChannel
+from app.connectors.amazon_reports import AmazonReports, reports_for
 from app.connectors.registry import Connectors
 from app.connectors.transport import AiohttpTransport
 from app.db.database import Database
@@ -41,6 +42,7 @@ class Runtime:
     routing: Routing
     actions: Actions
     handlers: Mapping[str, Handler]  # the worker's, by topic
+    reports: Mapping[str, AmazonReports]  # Amazon's Reports API, by live Amazon channel
 
 
 def load_policy_book(settings: Settings) -> PolicyBook:
@@ -99,6 +101,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             routing=routing,
             actions=actions,
             handlers=handlers(routing, actions),
+            reports=reports_for(channels, http, redis),
         )
 
 

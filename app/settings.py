@@ -57,6 +57,14 @@ class Settings(BaseSettings):
         default=5.0, ge=0, le=60, description="how long a verified key is trusted without asking again"
     )
 
+    # Outcomes: Shopify decisions still open this many days after are read back from Shopify, a
+    # batch at a time; Amazon's returns report is fetched by the worker every so many hours (0:
+    # never), covering so many days back (Amazon serves at most 60).
+    outcomes_read_back_after_days: float = Field(default=3.0, gt=0)
+    outcomes_read_back_batch: int = Field(default=20, ge=1, le=500)
+    amazon_returns_report_every_hours: float = Field(default=24.0, ge=0)
+    amazon_returns_report_days: int = Field(default=30, ge=1, le=60)
+
     @field_validator("channel_shopify_ca_webhook_secrets", mode="before")
     @classmethod
     def _split_secrets(cls, value: object) -> object:

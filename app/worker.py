@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -11,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.db.migrate import current_revision, head_revision
 from app.observability import configure_logging
 from app.runtime import Runtime, open_runtime
+from app.services.outcome_jobs import OutcomeJobs, Schedule
 from app.services.webhooks.worker import Worker
 from app.settings import Settings
 
@@ -25,7 +27,21 @@ async def run_worker(settings: Settings, poll_interval: float) -> None:
         loop.add_signal_handler(stop_signal, stop.set)
     async with open_runtime(settings) as runtime:
         if await _migrated(runtime, stop, poll_interval):
-            await Worker(runtime.database, runtime.handlers).run(stop, poll_interval)
+            await asyncio.gather(
+                Worker(runtime.database, runtime.handlers).run(stop, poll_interval),
+                outcome_jobs(runtime).run(stop),
+            )
+
+
+def outcome_jobs(runtime: Runtime) -> OutcomeJobs:
+    settings = runtime.settings
+    schedule = Schedule(
+        read_back_after=timedelta(days=settings.outcomes_read_back_after_days),
+        read_back_batch=settings.outcomes_read_back_batch,
+        import_every=timedelta(hours=settings.amazon_returns_report_every_hours),
+        import_days=settings.amazon_returns_report_days,
+    )
+    return OutcomeJobs(runtime.database, runtime.connectors, runtime.reports, runtime.channels, schedule)
 
 
 async def _migrated(runtime: Runtime, stop: asyncio.Event, poll_interval: float) -> bool:

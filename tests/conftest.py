@@ -30,6 +30,10 @@ from tests.webhook_builders import PREVIOUS_WEBHOOK_SECRET, WEBHOOK_SECRET
 
 DEFAULT_TEST_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TABLES = (
+    "outcome_imports",
+    "amazon_return_rows",
+    "outcomes",
+    "rule_sets",
     "shopify_returns",
     "shopify_refunds",
     "actions",

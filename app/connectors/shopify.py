@@ -181,7 +181,7 @@ class ShopifyConnector:
             retry=IDEMPOTENT_WRITES,
         )
         result = _payload(data, "refundCreate")
-        return _refund(payload.obj(result, "refund", "refundCreate"), "refundCreate")
+        return refund_seen(payload.obj(result, "refund", "refundCreate"), "refundCreate")
 
     async def order_refunds(self, order_id: str) -> list[RefundSeen]:
         data = await self.admin.execute(
@@ -189,7 +189,8 @@ class ShopifyConnector:
         )
         order = _order(data, order_id)
         return [
-            _refund(raw, f"Shopify order {order_id}: refund") for raw in payload.array(order, "refunds", "")
+            refund_seen(raw, f"Shopify order {order_id}: refund")
+            for raw in payload.array(order, "refunds", "")
         ]
 
     # --- Returns with exchange -----------------------------------------------------------
@@ -347,7 +348,7 @@ def _presentment(parent: Mapping[str, Any], key: str, where: str) -> Money:
     return payload.money(payload.obj(parent, key, where), "presentmentMoney", f"{where}: {key}")
 
 
-def _refund(raw: Any, where: str) -> RefundSeen:
+def refund_seen(raw: Any, where: str) -> RefundSeen:
     node = payload.as_object(raw, where)
     return RefundSeen(
         refund_id=payload.text(node, "id", where),

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 
+from app.db import outcome_facts
 from app.db.database import Database
 from app.db.tables import Decision as DecisionRow
 from app.db.tables import Document, IdempotencyRecord, as_utc
@@ -70,9 +71,11 @@ class Completes:
 
 @dataclass(frozen=True)
 class Encoded:
-    """A decision as it is stored and answered: the row's values, the answer's JSON among them."""
+    """A decision as it is stored and answered: the row's values, the answer's JSON among them, and
+    the outcome row it is stored with."""
 
     values: dict[str, Any]
+    facts: outcome_facts.Facts
 
     @property
     def answer(self) -> str:
@@ -104,7 +107,8 @@ def encode(decision: Decision, order: Order, request: ReturnRequest, origin: Ori
             answer=decision.model_dump_json(),
             order_snapshot=order.model_dump_json(),
             request=request.model_dump_json(exclude=_NOT_STORED),
-        )
+        ),
+        outcome_facts.facts_of(decision, order),
     )
 
 
@@ -122,17 +126,20 @@ _COMPLETE = (
         locked_until=None,
     )
 )
-# PostgreSQL: the same as one statement on the driver's connection, atomic on its own; the second
-# form also completes the idempotency record (a data-modifying CTE), still in one statement.
-_PG_INSERT = (
-    f"INSERT INTO {DecisionRow.__tablename__} ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_COLUMNS) + 1))})"
+# PostgreSQL: the same as one statement on the driver's connection, atomic on its own, with the
+# decision's outcome row (data-modifying CTEs); the second form also completes the idempotency record.
+_N = len(_COLUMNS)
+_PG_SAVED = (
+    f"WITH saved AS (INSERT INTO {DecisionRow.__tablename__} ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, _N + 1))}) RETURNING id), "
+    f"{outcome_facts.pg_ctes(first=_N + 1)} "
 )
+_K = _N + outcome_facts.PG_PARAMETERS  # the idempotency record's parameters follow
+_PG_INSERT = _PG_SAVED + "SELECT 1"
 _PG_INSERT_AND_COMPLETE = (
-    f"WITH saved AS ({_PG_INSERT} RETURNING id) "
-    f"UPDATE {IdempotencyRecord.__tablename__} SET response_status = ${len(_COLUMNS) + 1}, "
+    f"{_PG_SAVED}UPDATE {IdempotencyRecord.__tablename__} SET response_status = ${_K + 1}, "
     f"response_body = ${_COLUMNS.index('answer') + 1}, locked_until = NULL "
-    f"WHERE api_key_id = ${len(_COLUMNS) + 2} AND key = ${len(_COLUMNS) + 3} AND EXISTS (SELECT FROM saved)"
+    f"WHERE api_key_id = ${_K + 2} AND key = ${_K + 3} AND EXISTS (SELECT FROM saved)"
 )
 
 
@@ -151,7 +158,7 @@ async def save(
     if session is not None:
         await _save_in(session, encoded, completes)
     elif database.dialect == "postgresql":
-        values = [encoded.values[name] for name in _COLUMNS]
+        values = [encoded.values[name] for name in _COLUMNS] + outcome_facts.pg_values(encoded.facts)
         async with database.driver() as connection:
             if completes is None:
                 await connection.execute(_PG_INSERT, *values)
@@ -166,6 +173,7 @@ async def save(
 
 async def _save_in(session: AsyncSession, encoded: Encoded, completes: Completes | None) -> None:
     await session.execute(_INSERT, encoded.values)
+    await outcome_facts.insert(session, encoded.values["id"], encoded.facts)
     if completes is not None:
         await session.execute(
             _COMPLETE,

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     TypeDecorator,
     Uuid,
@@ -263,3 +267,139 @@ class ShopifyReturn(Base):
     last_topic: Mapped[str] = mapped_column(String(100), doc="the latest event, e.g. returns/process")
     changed_at: Mapped[datetime] = mapped_column(doc="when that event happened")
     webhook_event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id"), doc="the event")
+
+
+# --- Outcomes: what happened after each decision --------------------------------------------------
+
+# An outcome still to be learnt: the Shopify read-back looks among these.
+_UNRESOLVED = text("status IS NULL OR status = 'open'")
+
+
+class Outcome(Base):
+    """What happened after one decision, with the decision's keys the stats group by.
+
+    Written with the decision (status null: nothing known yet), then settled from what the service
+    sees: its actions, Shopify's refunds and returns, Amazon's returns report. The grouping keys are
+    copied from the decision so the stats read this narrow table alone.
+    """
+
+    __tablename__ = "outcomes"
+
+    decision_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("decisions.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(doc="the decision's")
+    channel: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(16))
+    order_id: Mapped[str] = mapped_column(String(255), doc="the channel's own: Amazon order id, Order GID")
+    policy_id: Mapped[str] = mapped_column(String(100))
+    policy_version: Mapped[str] = mapped_column(String(50))
+    queue: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    sla_met: Mapped[bool] = mapped_column(Boolean, doc="decided before its response deadline")
+    rule_set: Mapped[int] = mapped_column(BigInteger, doc="the rules of its explanation (rule_sets.id)")
+    currency: Mapped[str] = mapped_column(String(3), doc="of the amounts below")
+    status: Mapped[str | None] = mapped_column(String(24), doc="null until something is known")
+    refunded_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    retained_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    in_policy: Mapped[bool | None] = mapped_column(Boolean)
+    a_to_z_claim: Mapped[bool] = mapped_column(Boolean)
+    resolved_at: Mapped[datetime | None]
+    source: Mapped[str | None] = mapped_column(String(16), doc="shopify or amazon_report")
+    detail: Mapped[dict[str, Any] | None] = mapped_column(doc="what the status was settled from")
+    updated_at: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None] = mapped_column(doc="the last read-back from Shopify")
+
+    __table_args__ = (
+        Index("ix_outcomes_created_at", "created_at"),
+        Index("ix_outcomes_order_id", "order_id"),
+        Index(
+            "ix_outcomes_unresolved",
+            "platform",
+            "checked_at",
+            postgresql_where=_UNRESOLVED,
+            sqlite_where=_UNRESOLVED,
+        ),
+    )
+
+
+class RuleSet(Base):
+    """The rules a decision's explanation names, once per distinct set: outcomes refer to it by id."""
+
+    __tablename__ = "rule_sets"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    rules: Mapped[dict[str, Any]] = mapped_column(doc='{"rules": [...]}, sorted')
+
+
+_UNMATCHED = text("decision_id IS NULL")
+
+
+class AmazonReturnRow(Base):
+    """One line of Amazon's returns report, as last imported: matched to a decision, or kept unmatched."""
+
+    __tablename__ = "amazon_return_rows"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(255), primary_key=True)
+    rma_id: Mapped[str] = mapped_column(String(64), primary_key=True, doc="Amazon RMA ID; '' if none")
+    decision_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("decisions.id"))
+    requested_on: Mapped[date | None] = mapped_column(Date)
+    delivered_on: Mapped[date | None] = mapped_column(Date)
+    request_status: Mapped[str] = mapped_column(String(64))
+    resolution: Mapped[str | None] = mapped_column(String(64))
+    return_type: Mapped[str | None] = mapped_column(String(64))
+    return_reason: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    in_policy: Mapped[bool | None] = mapped_column(Boolean)
+    a_to_z_claim: Mapped[bool] = mapped_column(Boolean)
+    refunded_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    outcome: Mapped[str] = mapped_column(String(24), doc="the outcome this line says")
+    problem: Mapped[str | None] = mapped_column(String(500), doc="why it is not matched")
+    report: Mapped[str] = mapped_column(String(255), doc="the report id or file it came from")
+    imported_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_amazon_return_rows_decision_id", "decision_id"),
+        Index(
+            "ix_amazon_return_rows_unmatched",
+            "channel",
+            "order_id",
+            postgresql_where=_UNMATCHED,
+            sqlite_where=_UNMATCHED,
+        ),
+    )
+
+
+_RUNNING = text("status = 'running'")
+
+
+class OutcomeImport(Base):
+    """One import of Amazon's returns report: by hand from a file, or fetched by the worker."""
+
+    __tablename__ = "outcome_imports"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), doc="file or reports_api")
+    report: Mapped[str | None] = mapped_column(String(255), doc="the report id or file name")
+    data_start: Mapped[datetime | None]
+    data_end: Mapped[datetime | None]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), doc="running, succeeded or failed")
+    counts: Mapped[dict[str, Any] | None] = mapped_column(doc="rows, matched, unmatched, invalid")
+    problems: Mapped[dict[str, Any] | None] = mapped_column(doc='{"problems": [...]}: what was odd')
+    error: Mapped[str | None] = mapped_column(String(2000))
+
+    __table_args__ = (
+        Index("ix_outcome_imports_channel_started_at", "channel", "started_at"),
+        # One import at a time per channel, whichever worker runs it.
+        Index(
+            "ux_outcome_imports_running",
+            "channel",
+            unique=True,
+            postgresql_where=_RUNNING,
+            sqlite_where=_RUNNING,
+        ),
+    )

@@ -13,6 +13,7 @@ from app.db.decisions import DecisionFilters
 from app.domain import Classification, Decision, Money, RequestTime, Resolution
 from app.problems import FieldError
 from app.routers.deps import Cursor, DecisionToRead, Limit, ReaderCaller, SessionDep, problems
+from app.routers.outcomes import OutcomeView
 from app.services import decision_pages
 from app.services.decision_pages import visible_only_to
 
@@ -102,6 +103,9 @@ class DecisionWithActions(Decision):
         default_factory=list,
         description="The Shopify Returns it concerns, as their webhooks left them.",
     )
+    outcome: OutcomeView | None = Field(
+        default=None, description="What happened after the decision; null until something is known."
+    )
 
 
 @router.get(
@@ -112,7 +116,8 @@ class DecisionWithActions(Decision):
     responses=problems(401, 403, 404, 422, 503),
 )
 async def get_decision(row: DecisionToRead, session: SessionDep) -> JSONResponse:
-    """One decision as it was answered, with the actions taken on it and the Returns it concerns."""
+    """One decision as it was answered, with the actions taken on it, the Returns it concerns and its
+    outcome."""
     return JSONResponse(await decision_pages.detail(session, row))
 
 

@@ -32,6 +32,7 @@ from app.services.action_refund import marked_action, run_refund
 from app.services.action_steps import SETTLE, Lost, Step
 from app.services.action_store_credit import run_store_credit
 from app.services.api_keys import Caller
+from app.services.outcomes import settle_after
 
 
 def answer(action: Action) -> dict[str, Any]:
@@ -128,7 +129,10 @@ class Actions:
             await runner(step, connector)
         except Lost:
             pass  # another runner moved the action on: what it did is what stands
-        return await step.reload()
+        action = await step.reload()
+        if action.status is ActionState.succeeded:
+            await settle_after(self._database, action.decision_id)
+        return action
 
     async def reconcile(self, action_id: uuid.UUID) -> Action | None:
         """Settle a pending action: read back what Shopify has, then finish it or free the decision."""

@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import decisions
+from app.db import outcomes as outcome_rows
 from app.db.decisions import DecisionFilters, DecisionGroup, PagePosition
 from app.db.tables import Decision as DecisionRow
 from app.errors import DecisionNotFound, InvalidCursor
-from app.services import actions
+from app.services import actions, outcomes
 from app.services.api_keys import Caller, Scope
 from app.services.webhooks import return_status
 
@@ -91,7 +92,9 @@ async def find(session: AsyncSession, decision_id: str, *, visible_to: Caller | 
 
 
 async def detail(session: AsyncSession, row: DecisionRow) -> dict[str, Any]:
-    """A decision as it was answered, with the actions taken on it and the Returns it concerns."""
+    """A decision as it was answered, with the actions taken on it, the Returns it concerns and
+    its outcome."""
     taken = await actions.for_decision(session, row.id)
     returns = await return_status.for_decision(session, row, taken)
-    return {**row.answer, "actions": taken, "shopify_returns": returns}
+    outcome = outcomes.answer(await outcome_rows.get(session, row.id))
+    return {**row.answer, "actions": taken, "shopify_returns": returns, "outcome": outcome}

@@ -95,7 +95,7 @@ async def test_stored_decision_reads_back_as_answered(client: httpx.AsyncClient,
     read = await client.get(f"/v1/decisions/{created['decision_id']}", headers=await make_key(Scope.read))
 
     assert read.status_code == 200
-    assert read.json() == {**created, "actions": [], "shopify_returns": []}
+    assert read.json() == {**created, "actions": [], "shopify_returns": [], "outcome": None}
 
 
 @pytest.mark.parametrize("order_ref", ["#1001", "1001", " 1001 ", "450789469", SHOPIFY_ON_GID])

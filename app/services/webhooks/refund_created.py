@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.tables import WebhookEvent
 from app.domain import Money
-from app.services import actions
+from app.services import actions, outcomes
 from app.services.action_refund import marked_action
 from app.services.webhooks.handlers import Apply, UnusableEvent
 
@@ -47,6 +47,7 @@ async def prepare(event: WebhookEvent, now: datetime) -> Apply:
             return f"refund {refund_id} known already"
         action_id = marked_action(note)
         made = f"by action {action_id}" if action_id else "outside the service"
+        await outcomes.settle_order(session, event.channel, order_id)
         return f"refund {refund_id} of {amount.amount} {amount.currency} recorded, made {made}"
 
     return apply

@@ -6,6 +6,7 @@ worker got to it, so a retried event does not find a window closed that was open
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from app.db import webhook_events
 from app.db.decisions import Origin
 from app.db.tables import WebhookEvent
 from app.domain import Order, Reason, RequestedResolution, ReturnItem, ReturnRequest
+from app.services import outcomes
 from app.services.returns import Routing
 from app.services.webhooks import return_status
 from app.services.webhooks.handlers import Apply, Prepare, UnusableEvent
@@ -68,6 +70,8 @@ def handler(routing: Routing) -> Prepare:
                 request, Origin(webhook_event_id=event.id), now, order=order, session=session
             )
             assert routed.decision is not None  # no Idempotency-Key: nothing to replay
+            # A refund or a status of this return may have been processed before it was decided.
+            await outcomes.settle(session, uuid.UUID(routed.decision.decision_id))
             return f"decision {routed.decision.decision_id}"
 
         return apply

@@ -27,8 +27,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels import SHOPIFY_ORDER_GID
+from app.db import outcomes as outcome_rows
 from app.db import shopify_returns, webhook_events
 from app.db.tables import Action, Decision, ShopifyReturn, WebhookEvent
+from app.services import outcomes
 from app.services.actions import Actions
 from app.services.webhooks.handlers import Apply, Prepare, UnusableEvent
 
@@ -72,6 +74,9 @@ def handler(actions: Actions) -> Prepare:
             status = status_of(event.topic, payload) or "unchanged"
             outcome = [f"return {return_id}: status {status}" if newer else "a later status stands"]
             outcome += [f"exchange {action.id} {action.status}" for action in settled]
+            # The decisions it concerns learn what became of their return.
+            for decision_id in await outcome_rows.decisions_about_return(session, return_id):
+                await outcomes.settle(session, decision_id)
             return "; ".join(outcome)
 
         return apply
