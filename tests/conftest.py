@@ -30,6 +30,9 @@ from tests.webhook_builders import PREVIOUS_WEBHOOK_SECRET, WEBHOOK_SECRET
 
 DEFAULT_TEST_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TABLES = (
+    "amazon_notifications_kept",
+    "amazon_mirror_orders",
+    "amazon_mirror_sync",
     "shopify_returns",
     "shopify_refunds",
     "actions",
