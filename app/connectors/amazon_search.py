@@ -70,21 +70,23 @@ class Page:
 
 
 class OrderSearch:
-    """searchOrders for one seller account's marketplaces."""
+    """searchOrders for one seller account.
+
+    Every marketplace of the account, as getOrder answers for any: which channel an order belongs to
+    is the mirror's to tell, order by order.
+    """
 
     def __init__(
         self,
         http: httpx.AsyncClient,
         *,
         endpoint: str,
-        marketplace_ids: Sequence[str],
         tokens: AccessTokens,
         limiter: RateLimiter,
         label: str,
     ) -> None:
         self._http = http
         self._url = endpoint.rstrip("/") + SEARCH_ORDERS
-        self._marketplaces = ",".join(marketplace_ids)
         self._tokens = tokens
         self._limiter = limiter
         self.label = label  # this upstream in the metrics, e.g. `amazon_us.search_orders`
@@ -124,7 +126,6 @@ class OrderSearch:
         return cls(
             http,
             endpoint=channel.endpoint,
-            marketplace_ids=sorted({member.marketplace_id for member in channels}),
             tokens=tokens,
             limiter=limiter,
             label=f"{channel.key}.search_orders",
@@ -134,7 +135,6 @@ class OrderSearch:
         """One page of `query`: the first, or the one `pagination_token` names."""
         params = {
             **query.params(),
-            "marketplaceIds": self._marketplaces,
             "maxResultsPerPage": str(PAGE_SIZE),
             # Never BUYER or RECIPIENT: see INCLUDED_DATA.
             "includedData": ",".join(INCLUDED_DATA),

@@ -58,10 +58,6 @@ class SellerAccount:
     def mirror_days(self) -> int:
         return max(channel.mirror_days for channel in self.channels)
 
-    @property
-    def marketplace_ids(self) -> list[str]:
-        return sorted({channel.marketplace_id for channel in self.channels})
-
     def channel_for(self, order: Mapping[str, Any]) -> AmazonChannel | None:
         """The channel an SP-API order belongs to: the one selling on its marketplace.
 

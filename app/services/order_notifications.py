@@ -102,7 +102,7 @@ class OrderNotifications:
                     f"(CHANNEL_{account.name.upper()}_SELLER_ID): its notifications cannot be told apart"
                 )
             self._by_seller[account.seller_id] = account
-        self._client = client
+        self.open_client = client  # a new SQS client, to use as `async with`
         self._max_receives = max_receives
         self._wait = wait_seconds
         self._clock = clock
@@ -112,7 +112,7 @@ class OrderNotifications:
         """Long-poll the queue until `stop` is set; a poll in flight is abandoned (SQS keeps the messages)."""
         self._log.info("notifications_started")
         failures = 0
-        async with self._client() as client:
+        async with self.open_client() as client:
             while not stop.is_set():
                 receive = asyncio.ensure_future(self.receive(client))
                 stopping = asyncio.ensure_future(stop.wait())
