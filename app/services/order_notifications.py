@@ -23,6 +23,7 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from jsonschema import Draft7Validator
 
@@ -69,6 +70,13 @@ def sqs_client(settings: Settings, queue_url: str) -> AbstractAsyncContextManage
         endpoint_url=settings.aws_endpoint_url_sqs,
         aws_access_key_id=settings.aws_access_key_id,
         aws_secret_access_key=secret.get_secret_value() if secret else None,
+        # A long poll holds the connection for up to 20 s; a queue that cannot be reached is tried a
+        # few times, then the loop's own backoff takes over.
+        config=AioConfig(
+            connect_timeout=5,
+            read_timeout=LONG_POLL_SECONDS + 10,
+            retries={"mode": "standard", "max_attempts": 3},
+        ),
     )
     return client
 
