@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -40,9 +41,9 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def sqs_endpoint() -> Iterator[str]:
-    """moto's server, started for the test session and stopped after it."""
+@contextmanager
+def running_sqs() -> Iterator[str]:
+    """moto's server on 127.0.0.1 and a free port, until the block ends; yields its endpoint."""
     port = free_port()
     executable = Path(sys.executable).with_name("moto_server")
     server = subprocess.Popen(
@@ -69,6 +70,13 @@ def sqs_endpoint() -> Iterator[str]:
         server.wait(timeout=15)
 
 
+@pytest.fixture(scope="session")
+def sqs_endpoint() -> Iterator[str]:
+    """moto's server, started for the test session and stopped after it."""
+    with running_sqs() as endpoint:
+        yield endpoint
+
+
 def aws_settings(endpoint: str, **overrides: Any) -> Settings:
     return Settings(  # type: ignore[call-arg]
         _env_file=None,
@@ -83,13 +91,19 @@ def aws_settings(endpoint: str, **overrides: Any) -> Settings:
 @pytest.fixture
 async def queue_url(sqs_endpoint: str) -> AsyncIterator[str]:
     """A queue of this test alone; messages come back at once when not deleted (no visibility wait)."""
-    settings = aws_settings(sqs_endpoint)
-    async with sqs_client(settings, "") as client:
+    url = await create_queue(sqs_endpoint)
+    yield url
+    async with sqs_client(aws_settings(sqs_endpoint), url) as client:
+        await client.delete_queue(QueueUrl=url)
+
+
+async def create_queue(endpoint: str, visibility_timeout: int = 0) -> str:
+    async with sqs_client(aws_settings(endpoint), "") as client:
         created = await client.create_queue(
-            QueueName=f"order-change-{uuid.uuid4().hex[:12]}", Attributes={"VisibilityTimeout": "0"}
+            QueueName=f"order-change-{uuid.uuid4().hex[:12]}",
+            Attributes={"VisibilityTimeout": str(visibility_timeout)},
         )
-        yield created["QueueUrl"]
-        await client.delete_queue(QueueUrl=created["QueueUrl"])
+    return created["QueueUrl"]
 
 
 def client_factory(endpoint: str, queue: str) -> Any:
