@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from tests.sqs_server import (
     order_change,
     send,
 )
+from tests.vendor import VENDOR
 
 ORDER = "113-0000001-0000001"
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -87,6 +89,12 @@ def counted(outcome: str) -> float:
 
 def test_amazon_s_example_is_valid_against_the_schema_shipped_in_the_package() -> None:
     assert not list(order_change_schema().iter_errors(EXAMPLE))
+
+
+@pytest.mark.parametrize("name", ["OrderChangeNotification.json", "LICENSE", "NOTICE"])
+def test_the_schema_in_the_package_is_the_vendored_one_with_its_licence(name: str) -> None:
+    packaged = Path(order_notifications.__file__).parents[1] / "connectors" / "amazon_schemas" / name
+    assert packaged.read_bytes() == (VENDOR / "amazon-sp-api" / name).read_bytes()
 
 
 async def test_a_change_marks_the_order_stale_and_the_message_goes_after_the_commit(
