@@ -60,6 +60,10 @@ class AmazonChannel(Channel):
     # getOrder's usage plan; Amazon grants some sellers more than the published default.
     get_order_rate: float = 0.5
     get_order_burst: int = 30
+    # Read by the order mirror: the merchant token, the ORDER_CHANGE queue, how far back to mirror.
+    seller_id: str | None = None
+    sqs_queue_url: str | None = None
+    mirror_days: int = 90
 
     @property
     def platform(self) -> Platform:

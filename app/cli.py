@@ -1,5 +1,5 @@
-"""`python -m app <command>` (also `returns-router`): serve, work the webhook inbox, migrate, manage API
-keys, replay a draft policy over stored decisions, export OpenAPI."""
+"""`python -m app <command>` (also `returns-router`): serve, work the webhook inbox and the Amazon order
+mirror, migrate, manage API keys, replay a draft policy over stored decisions, export OpenAPI."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from app.metrics import MULTIPROCESS_DIR
 from app.policy import PolicyFileError
 from app.policy.replay import describe
 from app.runtime import load_policy_book
-from app.services import api_keys, policy_replay
+from app.services import api_keys, mirror, policy_replay
 from app.services.api_keys import Scope
 from app.settings import Settings
 
@@ -35,8 +35,10 @@ db_cli = typer.Typer(help="The database.", no_args_is_help=True)
 keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
 webhooks_cli = typer.Typer(help="The Shopify webhook inbox.", no_args_is_help=True)
 outcomes_cli = typer.Typer(help="What happened after the decisions.", no_args_is_help=True)
+mirror_cli = typer.Typer(help="The Amazon order mirror.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(outcomes_cli, name="outcomes")
+cli.add_typer(mirror_cli, name="mirror")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(webhooks_cli, name="webhooks")
 
@@ -97,7 +99,7 @@ def worker(
         float, typer.Option(min=0.05, help="Seconds between looks at an empty inbox.")
     ] = 0.25,
 ) -> None:
-    """Process stored webhook events until SIGTERM or SIGINT (the event in hand is finished first)."""
+    """Process stored webhook events, and keep the Amazon order mirror, until SIGTERM or SIGINT."""
     from app.worker import run_worker
 
     asyncio.run(run_worker(Settings(), poll_interval))
@@ -175,6 +177,24 @@ def outcomes_unmatched(
         "unmatched lines: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"),
         err=True,
     )
+
+
+@mirror_cli.command("status")
+def mirror_status() -> None:
+    """Each live Amazon seller account's mirror: orders held, last sync, lag, notifications kept aside."""
+    settings = Settings()
+    upgrade(settings.database_url)
+
+    async def run() -> list[mirror.MirrorStatus]:
+        database = open_database(settings.database_url)
+        try:
+            accounts = mirror.seller_accounts(settings.channels)
+            return [await mirror.mirror_status(database, account) for account in accounts]
+        finally:
+            await database.dispose()
+
+    for line in mirror.describe(asyncio.run(run()), datetime.now(UTC)):
+        typer.echo(line)
 
 
 @db_cli.command("upgrade")

@@ -312,6 +312,14 @@ class Order(BaseModel):
     )
     lines: list[OrderLine]
     sandbox: bool = False
+    updated_at: AwareDatetime | None = Field(
+        default=None, description="When the channel last changed the order (Amazon's lastUpdatedTime)."
+    )
+    mirrored_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the order mirror last confirmed the order, for an order read from the mirror; "
+        "None for one fetched from the channel for this request.",
+    )
     missing: list[str] = Field(
         default_factory=list,
         description=(

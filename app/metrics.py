@@ -101,3 +101,70 @@ def exposition() -> tuple[bytes, str]:
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+# --- The Amazon order mirror -----------------------------------------------------------------------
+
+MIRROR_LOOKUPS = Counter(
+    "returns_router_amazon_mirror_lookups_total",
+    "Amazon order lookups by what the mirror answered: the order (`mirror`), or why getOrder was asked "
+    "(`not_held`, `stale`, `too_old`, `unavailable`).",
+    ["account", "answer"],
+)
+MIRROR_ORDERS = Gauge(
+    "returns_router_amazon_mirror_orders",
+    "Orders the mirror holds, and of those the ones a notification made stale.",
+    ["account", "state"],
+    multiprocess_mode="mostrecent",
+)
+MIRROR_LAST_SYNC = Gauge(
+    "returns_router_amazon_mirror_last_sync_timestamp_seconds",
+    "When the mirror's last searchOrders pass finished (Unix time).",
+    ["account"],
+    multiprocess_mode="mostrecent",
+)
+MIRROR_LAG = Gauge(
+    "returns_router_amazon_mirror_lag_seconds",
+    "How far behind Amazon the mirror is: now less the cutoff its last finished pass confirmed.",
+    ["account"],
+    multiprocess_mode="mostrecent",
+)
+MIRROR_ORDERS_SKIPPED = Counter(
+    "returns_router_amazon_mirror_orders_skipped_total",
+    "Orders in a searchOrders page the mirror could not hold (unreadable, or another marketplace).",
+    ["account", "reason"],
+)
+NOTIFICATIONS = Counter(
+    "returns_router_amazon_notifications_total",
+    "ORDER_CHANGE messages read from Amazon SQS, by what became of them.",
+    ["outcome"],
+)
+NOTIFICATION_RECEIVE_FAILURES = Counter(
+    "returns_router_amazon_notification_receive_failures_total",
+    "Long polls of an ORDER_CHANGE queue that failed (Amazon SQS unreachable or refusing).",
+)
+
+
+def record_mirror_lookup(account: str, answer: str) -> None:
+    MIRROR_LOOKUPS.labels(account, answer).inc()
+
+
+def record_mirror(
+    account: str, held: int, stale: int, last_sync_at: float | None, lag_seconds: float | None
+) -> None:
+    MIRROR_ORDERS.labels(account, "held").set(held)
+    MIRROR_ORDERS.labels(account, "stale").set(stale)
+    MIRROR_LAST_SYNC.labels(account).set(last_sync_at if last_sync_at is not None else float("nan"))
+    MIRROR_LAG.labels(account).set(lag_seconds if lag_seconds is not None else float("nan"))
+
+
+def record_mirror_skip(account: str, reason: str) -> None:
+    MIRROR_ORDERS_SKIPPED.labels(account, reason).inc()
+
+
+def record_notification(outcome: str) -> None:
+    NOTIFICATIONS.labels(outcome).inc()
+
+
+def record_notification_receive_failure() -> None:
+    NOTIFICATION_RECEIVE_FAILURES.inc()

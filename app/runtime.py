@@ -22,6 +22,7 @@ from app.policy import PolicyBook
 from app.services.actions import Actions
 from app.services.api_keys import Authenticator
 from app.services.idempotency import Idempotency
+from app.services.mirror import MirroredOrders, seller_accounts
 from app.services.returns import Routing
 from app.services.webhooks.handlers import Handler
 from app.services.webhooks.registry import handlers
@@ -70,15 +71,20 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             else None
         )
         channels = settings.channels
+        database = open_database(settings.database_url)
+        stack.push_async_callback(database.dispose)
+        mirrors = {
+            account.key: MirroredOrders(database, account, max_age=settings.mirror_max_age_seconds)
+            for account in seller_accounts(channels)
+        }
         connectors = Connectors.for_channels(
             channels,
             http=http,
             redis=redis,
             max_wait=settings.upstream_max_wait_seconds,
             order_max_age=settings.order_cache_max_age_seconds,
+            mirrors=mirrors,
         )
-        database = open_database(settings.database_url)
-        stack.push_async_callback(database.dispose)
         idempotency = Idempotency(database, timedelta(hours=settings.idempotency_ttl_hours))
         routing = Routing(
             orders=connectors,

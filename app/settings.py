@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     channel_amazon_us_transit_days: int = 5
     channel_amazon_us_get_order_rate: float = Field(default=0.5, gt=0)
     channel_amazon_us_get_order_burst: int = Field(default=30, ge=1)
+    channel_amazon_us_seller_id: str | None = None
+    channel_amazon_us_sqs_queue_url: str | None = None
+    channel_amazon_us_mirror_days: int = Field(default=90, ge=1, le=730)
 
     channel_shopify_ca_shop_domain: str | None = None
     channel_shopify_ca_access_token: SecretStr | None = None
@@ -56,6 +59,15 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         default=5.0, ge=0, le=60, description="how long a verified key is trusted without asking again"
     )
+    # The Amazon order mirror: how often the worker asks searchOrders for changes, and how long after
+    # its last confirmation a mirrored order may still decide a return (older: getOrder is asked).
+    mirror_sync_seconds: float = Field(default=300.0, ge=1)
+    mirror_max_age_seconds: float = Field(default=900.0, ge=0)
+    # The standard AWS settings, for the ORDER_CHANGE queues (Amazon SQS).
+    aws_region: str | None = None  # else the region in the queue URL
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_endpoint_url_sqs: str | None = None
 
     # Outcomes: Shopify decisions still open this many days after are read back from Shopify, a
     # batch at a time; Amazon's returns report is fetched by the worker every so many hours (0:
@@ -90,6 +102,9 @@ class Settings(BaseSettings):
             refresh_token=self.channel_amazon_us_refresh_token,
             get_order_rate=self.channel_amazon_us_get_order_rate,
             get_order_burst=self.channel_amazon_us_get_order_burst,
+            seller_id=self.channel_amazon_us_seller_id,
+            sqs_queue_url=self.channel_amazon_us_sqs_queue_url,
+            mirror_days=self.channel_amazon_us_mirror_days,
         )
         shopify = ShopifyChannel(
             key="shopify_ca",

@@ -1,17 +1,28 @@
-"""`python -m app worker`: the webhook worker as its own process, on the same runtime as the API."""
+"""`python -m app worker`: the webhook worker as its own process, on the same runtime as the API, and
+beside it the Amazon order mirror of every live seller account (searchOrders syncs, ORDER_CHANGE
+notifications)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
+from collections.abc import Coroutine
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.connectors.amazon_search import OrderSearch
+from app.connectors.ratelimit import Buckets, LocalBuckets, RedisBuckets
+from app.connectors.registry import REDIS_PREFIX
 from app.db.migrate import current_revision, head_revision
 from app.observability import configure_logging
 from app.runtime import Runtime, open_runtime
+from app.services.mirror import seller_accounts
+from app.services.mirror_sync import MirrorSync
+from app.services.order_notifications import OrderNotifications, sqs_client
 from app.services.outcome_jobs import OutcomeJobs, Schedule
 from app.services.webhooks.worker import Worker
 from app.settings import Settings
@@ -30,6 +41,7 @@ async def run_worker(settings: Settings, poll_interval: float) -> None:
             await asyncio.gather(
                 Worker(runtime.database, runtime.handlers).run(stop, poll_interval),
                 outcome_jobs(runtime).run(stop),
+                *mirror_work(runtime, stop),
             )
 
 
@@ -42,6 +54,30 @@ def outcome_jobs(runtime: Runtime) -> OutcomeJobs:
         import_days=settings.amazon_returns_report_days,
     )
     return OutcomeJobs(runtime.database, runtime.connectors, runtime.reports, runtime.channels, schedule)
+
+
+def mirror_work(runtime: Runtime, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+    """The order mirror's loops: a sync per live Amazon seller account, a consumer per ORDER_CHANGE queue."""
+    settings = runtime.settings
+    accounts = seller_accounts(runtime.channels)
+    # The buckets every replica uses: searchOrders is counted per seller account, whoever calls it.
+    buckets: Buckets = RedisBuckets(runtime.redis, REDIS_PREFIX) if runtime.redis else LocalBuckets()
+    work: list[Coroutine[Any, Any, None]] = [
+        MirrorSync(
+            runtime.database,
+            account,
+            OrderSearch.build(account.channels, runtime.http, buckets=buckets),
+            every=settings.mirror_sync_seconds,
+        ).run(stop)
+        for account in accounts
+    ]
+    for queue_url in sorted({url for account in accounts for url in account.queue_urls}):
+        readers = [account for account in accounts if queue_url in account.queue_urls]
+        consumer = OrderNotifications(
+            runtime.database, queue_url, readers, functools.partial(sqs_client, settings, queue_url)
+        )
+        work.append(consumer.run(stop))
+    return work
 
 
 async def _migrated(runtime: Runtime, stop: asyncio.Event, poll_interval: float) -> bool:

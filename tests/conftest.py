@@ -26,6 +26,7 @@ from app.services import api_keys
 from app.services.api_keys import Scope
 from app.settings import Settings
 from tests.fakes.shopify_admin import ADMIN_URL, TOKEN, FakeShopify
+from tests.sqs_server import queue_url, sqs_endpoint  # noqa: F401 - fixtures: a local SQS server
 from tests.webhook_builders import PREVIOUS_WEBHOOK_SECRET, WEBHOOK_SECRET
 
 DEFAULT_TEST_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -34,6 +35,9 @@ TABLES = (
     "amazon_return_rows",
     "outcomes",
     "rule_sets",
+    "amazon_notifications_kept",
+    "amazon_mirror_orders",
+    "amazon_mirror_sync",
     "shopify_returns",
     "shopify_refunds",
     "actions",

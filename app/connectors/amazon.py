@@ -3,7 +3,8 @@
 Each call waits for a token of the seller's getOrder bucket, carries a Login with Amazon access
 token, and is retried (it is a read) on throttling, 5xx and timeouts. Concurrent and repeated
 lookups of one order share one call through `Lookups`. The answer is normalised by
-`order_from_amazon`, the same code the sandbox runs.
+`order_from_amazon`, the same code the sandbox runs. With an order mirror, a lookup asks it first and
+calls getOrder only when the mirror holds no current copy; getOrder's answer is kept in the mirror.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +24,7 @@ from app.connectors.amazon_orders import INCLUDED_DATA, order_from_amazon
 from app.connectors.base import retry_after, transport_error
 from app.connectors.calls import recorded_call
 from app.connectors.lookups import AnswerCache, Lookups
+from app.connectors.order_mirror import OrderMirror
 from app.connectors.ratelimit import Buckets, Limit, RateLimiter
 from app.connectors.retry import RetryPolicy, with_retries
 from app.domain import Order
@@ -55,6 +58,7 @@ class AmazonConnector:
         orders: Lookups[Order],
         retry: RetryPolicy = RETRY,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        mirror: OrderMirror | None = None,
     ) -> None:
         self.channel = channel
         self._http = http
@@ -63,6 +67,7 @@ class AmazonConnector:
         self._orders = orders
         self._retry = retry
         self._sleep = sleep
+        self._mirror = mirror
         self._base = channel.endpoint.rstrip("/")
         self._account = seller_account(channel)
         self._label = get_order_label(channel)  # this upstream in the metrics
@@ -77,6 +82,7 @@ class AmazonConnector:
         cache: AnswerCache,
         max_wait: float,
         order_max_age: float,
+        mirror: OrderMirror | None = None,
     ) -> AmazonConnector:
         if not (channel.lwa_client_id and channel.lwa_client_secret and channel.refresh_token):
             raise ValueError(f"channel {channel.key} has no live credentials")
@@ -106,7 +112,7 @@ class AmazonConnector:
             encode=lambda order: order.model_dump_json().encode(),
             decode=Order.model_validate_json,
         )
-        return cls(channel, http, tokens=tokens, limiter=limiter, orders=orders, retry=RETRY)
+        return cls(channel, http, tokens=tokens, limiter=limiter, orders=orders, retry=RETRY, mirror=mirror)
 
     async def resolve_order(self, order_ref: str) -> Order:
         order_id = order_ref.strip()
@@ -119,11 +125,23 @@ class AmazonConnector:
             )
 
         async def fetch() -> Order:
-            return await with_retries(
+            asked_at = datetime.now(UTC)
+            order = await with_retries(
                 lambda: self._get_order(order_id), self._retry, upstream=self._label, sleep=self._sleep
             )
+            if self._mirror is not None:
+                await self._mirror.remember(order, asked_at)
+            return order
 
-        return await self._orders.get(f"{self.channel.key}:{self._account}:order:{order_id}", fetch)
+        key = f"{self.channel.key}:{self._account}:order:{order_id}"
+        if self._mirror is not None:
+            mirrored = await self._mirror.lookup(order_id)
+            if mirrored.order is not None:
+                return mirrored.order
+            if mirrored.changed_at is not None:
+                # Amazon announced a change: an answer cached before it is not the order as it is now.
+                key += f"@{mirrored.changed_at.isoformat()}"
+        return await self._orders.get(key, fetch)
 
     async def _get_order(self, order_id: str) -> Order:
         token = await self._tokens.current()

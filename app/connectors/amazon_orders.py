@@ -92,6 +92,7 @@ def _order(
         ship_to_region=None,
         lines=lines,
         sandbox=sandbox,
+        updated_at=payload.optional_timestamp(order, "lastUpdatedTime", where),
         missing=missing,
     )
 

@@ -8,9 +8,10 @@ import httpx
 from redis.asyncio import Redis
 
 from app.channels import AmazonChannel, Channel, ShopifyChannel
-from app.connectors.amazon import AmazonConnector
+from app.connectors.amazon import AmazonConnector, seller_account
 from app.connectors.base import OrderSource
 from app.connectors.lookups import AnswerCache, LocalCache, RedisCache
+from app.connectors.order_mirror import OrderMirror
 from app.connectors.ratelimit import Buckets, LocalBuckets, RedisBuckets
 from app.connectors.sandbox import SandboxConnector
 from app.connectors.shopify import ShopifyConnector
@@ -33,9 +34,11 @@ class Connectors:
         redis: Redis | None = None,
         max_wait: float = 10.0,
         order_max_age: float = 30.0,
+        mirrors: Mapping[str, OrderMirror] | None = None,
     ) -> Connectors:
         """The connectors of `channels`. With `redis`, rate limits, cached orders and in-flight
-        lookups are shared with every replica; without it they are this process's own."""
+        lookups are shared with every replica; without it they are this process's own. `mirrors` are
+        the Amazon order mirrors by seller account, asked before getOrder."""
         buckets: Buckets = RedisBuckets(redis, REDIS_PREFIX) if redis else LocalBuckets()
         cache: AnswerCache = RedisCache(redis, REDIS_PREFIX) if redis else LocalCache()
         sources: dict[str, OrderSource] = {}
@@ -50,6 +53,7 @@ class Connectors:
                     cache=cache,
                     max_wait=max_wait,
                     order_max_age=order_max_age,
+                    mirror=(mirrors or {}).get(seller_account(channel)),
                 )
             elif isinstance(channel, ShopifyChannel):
                 sources[key] = ShopifyConnector(channel, http)

@@ -403,3 +403,63 @@ class OutcomeImport(Base):
             sqlite_where=_RUNNING,
         ),
     )
+
+
+class MirroredOrder(Base):
+    """An Amazon order as the order mirror holds it, per seller account: the normalised order, and the
+    versions that say whether it is current.
+
+    A row may hold no order yet: an ORDER_CHANGE notification about an order the mirror does not hold
+    records when it changed, so that an older copy arriving later is not taken for a current one.
+    """
+
+    __tablename__ = "amazon_mirror_orders"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True, doc="the seller account's name")
+    order_id: Mapped[str] = mapped_column(String(32), primary_key=True, doc="the Amazon order id")
+    channel: Mapped[str | None] = mapped_column(String(64), doc="the channel the order was normalised for")
+    order_snapshot: Mapped[dict[str, Any] | None] = mapped_column(doc="the normalised order (no buyer PII)")
+    created_time: Mapped[datetime | None] = mapped_column(doc="Amazon's createdTime: the window's key")
+    last_updated_time: Mapped[datetime | None] = mapped_column(doc="Amazon's lastUpdatedTime of the order")
+    fetched_at: Mapped[datetime | None] = mapped_column(doc="when the order was asked of Amazon")
+    changed_at: Mapped[datetime | None] = mapped_column(doc="the latest change an ORDER_CHANGE announced")
+    noted_at: Mapped[datetime | None] = mapped_column(doc="when that notification was read")
+    stale: Mapped[bool] = mapped_column(Boolean, doc="a change newer than the order held is known")
+
+    __table_args__ = (Index("ix_amazon_mirror_orders_account_created_time", "account", "created_time"),)
+
+
+class MirrorSync(Base):
+    """Where the mirror of one seller account stands: the pass under way (its query and page token,
+    committed with each page so a restart resumes there) and what the last finished pass confirmed."""
+
+    __tablename__ = "amazon_mirror_sync"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(16), doc="backfill, then incremental")
+    query_from: Mapped[datetime] = mapped_column(doc="createdAfter or lastUpdatedAfter of the pass")
+    pagination_token: Mapped[str | None] = mapped_column(String(4096), doc="the next page of the pass")
+    pass_started_at: Mapped[datetime] = mapped_column(doc="when the pass under way began")
+    pages: Mapped[int] = mapped_column(Integer, doc="pages read in all")
+    confirmed_through: Mapped[datetime | None] = mapped_column(doc="Amazon's cutoff of the last pass")
+    last_sync_at: Mapped[datetime | None] = mapped_column(doc="when the last pass finished")
+    last_page_at: Mapped[datetime | None] = mapped_column(doc="when the last page was read")
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    lease_owner: Mapped[str | None] = mapped_column(String(32), doc="the worker syncing it now")
+    lease_until: Mapped[datetime | None]
+
+
+class KeptNotification(Base):
+    """An ORDER_CHANGE message that failed too many times, kept aside for an operator (its payload
+    without the postal code), after which it is deleted from the queue."""
+
+    __tablename__ = "amazon_notifications_kept"
+
+    message_id: Mapped[str] = mapped_column(String(128), primary_key=True, doc="the SQS MessageId")
+    queue: Mapped[str] = mapped_column(String(1024))
+    account: Mapped[str | None] = mapped_column(String(64))
+    order_id: Mapped[str | None] = mapped_column(String(32))
+    receive_count: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(String(2000))
+    body: Mapped[dict[str, Any] | None] = mapped_column(doc="the notification, buyer data left out")
+    kept_at: Mapped[datetime]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,7 @@ from app.connectors.registry import Connectors
 from app.db import decisions
 from app.db.database import Database
 from app.db.decisions import Origin
-from app.domain import Decision, LineView, Market, Order, OrderView, ReturnRequest
+from app.domain import Decision, ExplanationStep, LineView, Market, Order, OrderView, ReturnRequest
 from app.errors import ChannelMismatch, OrderNotFound
 from app.policy import PolicyBook
 from app.services.idempotency import Idempotency, Replay
@@ -113,8 +113,16 @@ class Routing:
             template=verdict.template,
             queue=verdict.queue,
             sandbox=order.sandbox,
-            explanation=verdict.explanation,
+            explanation=[*where_from(order), *verdict.explanation],
         )
+
+
+def where_from(order: Order) -> list[ExplanationStep]:
+    """The explanation's first step for an order read from the order mirror: how current it was."""
+    if order.mirrored_at is None:
+        return []
+    synced = order.mirrored_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [ExplanationStep(rule="order.source", result=f"order from mirror, synced {synced}")]
 
 
 def view_of(order: Order) -> OrderView:
