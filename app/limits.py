@@ -1,5 +1,5 @@
 """What the service accepts at the door: JSON bodies only, none larger than a limit, and each query
-parameter of the API once.
+parameter of the API once, without a NUL character.
 
 The limit counts the bytes that arrive, whatever `Content-Length` claims (it may be absent, with
 chunked encoding, or false). A body is read whole before the application sees it, which every JSON
@@ -39,10 +39,11 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        repeated = _repeated_parameters(scope["query_string"]) if scope["path"].startswith("/v1/") else []
-        if repeated:
-            await render(_repeated(repeated))(scope, receive, send)
-            return
+        if scope["path"].startswith("/v1/"):
+            refused = _query_problem(scope["query_string"])
+            if refused is not None:
+                await render(refused)(scope, receive, send)
+                return
         if scope["method"] not in METHODS_WITH_BODY:
             await self.app(scope, receive, send)
             return
@@ -77,6 +78,17 @@ class RequestLimits:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _query_problem(query_string: bytes) -> ValidationProblem | None:
+    # No text the service stores or filters by holds a NUL character (PostgreSQL refuses one).
+    if b"%00" in query_string:
+        return ValidationProblem(
+            "A query parameter holds a NUL character (%00); no value of this API contains one.",
+            errors=[{"loc": ["query"], "msg": "NUL character", "type": "nul_character"}],
+        )
+    repeated = _repeated_parameters(query_string)
+    return _repeated(repeated) if repeated else None
 
 
 def _repeated_parameters(query_string: bytes) -> list[str]:

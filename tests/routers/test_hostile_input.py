@@ -289,3 +289,15 @@ async def test_a_query_parameter_given_twice_is_refused_not_overridden(
     assert response.json()["errors"] == [
         {"loc": ["query", "limit"], "msg": "given more than once", "type": "repeated"}
     ]
+
+
+@pytest.mark.parametrize("path", ["/v1/decisions", "/v1/outcomes/unmatched", "/v1/webhooks/events"])
+async def test_a_nul_character_in_a_query_parameter_is_refused_at_the_door(
+    client: httpx.AsyncClient, make_key: MakeKey, path: str
+) -> None:
+    # PostgreSQL refuses NUL in text: reaching the database, it was a 500.
+    name = "channel" if path != "/v1/webhooks/events" else "topic"
+    response = await client.get(f"{path}?{name}=amazon%00us", headers=await make_key(Scope.read))
+
+    assert_problem(response, 422, "validation_error")
+    assert response.json()["errors"] == [{"loc": ["query"], "msg": "NUL character", "type": "nul_character"}]
