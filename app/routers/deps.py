@@ -50,10 +50,6 @@ async def get_idempotency(request: Request) -> Idempotency:
     return _runtime(request).idempotency
 
 
-async def get_authenticator(request: Request) -> Authenticator:
-    return _runtime(request).api_keys
-
-
 async def get_policy(request: Request) -> PolicyBook:
     return _runtime(request).policy
 
@@ -71,7 +67,6 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 RoutingDep = Annotated[Routing, Depends(get_routing)]
 ActionsDep = Annotated[Actions, Depends(get_actions)]
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
-AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
 PolicyDep = Annotated[PolicyBook, Depends(get_policy)]
 ChannelsDep = Annotated[Mapping[str, Channel], Depends(get_channels)]
 RoutingFileDep = Annotated[pathlib.Path, Depends(get_routing_file)]
@@ -121,8 +116,10 @@ class ScopeCheck:
     def __init__(self, *scopes: Scope) -> None:
         self.scopes = scopes
 
-    async def __call__(self, authenticator: AuthenticatorDep, credentials: BearerDep) -> Caller:
-        caller = await authenticate(authenticator, credentials)
+    async def __call__(self, request: Request, credentials: BearerDep) -> Caller:
+        # The authenticator straight from the runtime, not as a dependency of its own: every
+        # authenticated request would pay for one more level.
+        caller = await authenticate(_runtime(request).api_keys, credentials)
         if caller.scopes.isdisjoint(self.scopes):
             wanted = " or ".join(f"`{scope}`" for scope in self.scopes)
             raise Forbidden(f"This endpoint needs an API key with the {wanted} scope.")
