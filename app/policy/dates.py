@@ -101,6 +101,36 @@ class AnnualHoliday(BaseModel):
         return [self.for_year(placed.year - 1), self.for_year(placed.year)]
 
 
+class HolidayCalendar(BaseModel):
+    """Holiday periods: a rule for every year, and a year's own period where the platform announced one.
+
+    A period in `years` takes the place of the yearly rule for the year it starts in: Amazon announces
+    each year's dates in Seller Central, and until it does the rule stands for that year.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    every_year: AnnualHoliday | None = None
+    years: list[HolidayPeriod] = []
+
+    @model_validator(mode="after")
+    def _one_period_a_year(self) -> Self:
+        starts = [period.placed_from.year for period in self.years]
+        twice = sorted({year for year in starts if starts.count(year) > 1})
+        if twice:
+            raise ValueError(f"more than one period starting in {', '.join(map(str, twice))}")
+        return self
+
+    def periods_around(self, placed: date) -> list[HolidayPeriod]:
+        """The periods that may cover an order placed on `placed` (this year's and last year's)."""
+        wanted = (placed.year - 1, placed.year)
+        announced = {period.placed_from.year: period for period in self.years}
+        periods = [announced[year] for year in wanted if year in announced]
+        if self.every_year is not None:
+            periods += [self.every_year.for_year(year) for year in wanted if year not in announced]
+        return periods
+
+
 @dataclass(frozen=True)
 class ReturnWindow:
     standard_end: date  # delivery date + N days
