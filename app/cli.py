@@ -266,12 +266,13 @@ def replay(
         typer.echo(f"--since {since!r} is not a date (2026-11-01) or an ISO time", err=True)
         raise typer.Exit(2) from None
     try:
-        book = load_policy_book(settings)
-        target = policy_replay.merchant_channel(settings.channels, channel)
+        channels = settings.channels
+        book = load_policy_book(settings, channels)
+        target = policy_replay.merchant_channel(channels, channel)
         text = policy.read_text(encoding="utf-8")
         draft, draft_ref = policy_replay.draft_book(book, target, text, source=str(policy))
     except ChannelConfigError as error:
-        typer.echo(f"not started: {error}", err=True)
+        typer.echo(f"channels refused: {error}", err=True)
         raise typer.Exit(1) from None
     except (PolicyFileError, OSError) as error:
         typer.echo(f"draft refused: {error}", err=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from app.db.tables import ShopifyRefund
-from app.domain import Reason
+from app.domain import Money, Reason
 from app.runtime import Runtime
 from app.services.webhooks.return_requested import reason_of
 from app.services.webhooks.worker import Worker
@@ -212,7 +213,7 @@ async def test_a_refund_whose_transactions_name_no_currency_takes_its_lines(
 
     async with runtime.database.reading() as session:
         [refund] = (await session.scalars(select(ShopifyRefund))).all()
-    assert refund.amount == {"amount": "85.00", "currency": "USD"}
+    assert refund.amount == Money(amount=Decimal("85.00"), currency="USD")
     # The scraper that copied the sample rounded this id through a float (see SOURCES.md).
     assert refund.order_id == "gid://shopify/Order/820982911946154500"
 
