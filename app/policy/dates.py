@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo
 
@@ -87,6 +88,9 @@ class AnnualHoliday(BaseModel):
     return_by: MonthDay
 
     def for_year(self, year: int) -> HolidayPeriod:
+        return _period_of_year(self, year)
+
+    def _period(self, year: int) -> HolidayPeriod:
         start = date.fromisoformat(f"{year}-{self.placed_from}")
         end = date.fromisoformat(f"{year}-{self.placed_to}")
         if end < start:
@@ -99,6 +103,12 @@ class AnnualHoliday(BaseModel):
     def periods_around(self, placed: date) -> list[HolidayPeriod]:
         # A period may straddle New Year, so the one that started the year before can still cover `placed`.
         return [self.for_year(placed.year - 1), self.for_year(placed.year)]
+
+
+@cache
+def _period_of_year(rule: AnnualHoliday, year: int) -> HolidayPeriod:
+    # Policies live as long as the process and a decision asks for two years: worked out once each.
+    return rule._period(year)
 
 
 class HolidayCalendar(BaseModel):
