@@ -12,9 +12,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.connectors.amazon_search import OrderSearch
+from app.connectors.ratelimit import LocalBuckets
 from app.main import create_app
 from app.runtime import Runtime
 from app.services.api_keys import Scope
+from app.services.mirror import seller_accounts
+from app.services.mirror_sync import MirrorSync, Step
 from app.settings import Settings
 from tests.conftest import MakeKey
 from tests.connectors.amazon_standin import AmazonStandIn
@@ -333,3 +337,49 @@ async def test_a_line_without_sku_is_named_by_its_line_id(
     assert (unknown.status_code, unknown.json()["errors"][0]["type"]) == (422, "unknown_line")
     assert unknown.json()["errors"][0]["loc"] == ["body", "items", 0, "line_id"]
     assert (both.status_code, both.json()["code"]) == (422, "validation_error")
+
+
+async def test_the_mirror_keeps_each_order_under_its_marketplaces_channel(
+    settings: Settings, route_key: dict[str, str], standin: AmazonStandIn, clean_database: None
+) -> None:
+    shared = {
+        "lwa_client_id": "amzn1.application-oa2-client.test",
+        "lwa_client_secret": "client-secret",
+        "refresh_token": "Atzr|seller",
+        "endpoint": standin.url,
+        "lwa_token_url": standin.token_url,
+        "mirror_days": "730",
+    }
+    variables = {
+        **{
+            f"channel_{channel}_{name}": value
+            for channel in ("amazon_us", "amazon_ca")
+            for name, value in shared.items()
+        },
+        **WITH_AMAZON_CA,
+    }
+    app = create_app(settings.model_copy(update={"channel_variables": variables}))
+    async with app.router.lifespan_context(app):
+        runtime: Runtime = app.state.runtime
+        (account,) = seller_accounts(runtime.channels)
+        sync = MirrorSync(
+            runtime.database,
+            account,
+            OrderSearch.build(account.channels, runtime.http, buckets=LocalBuckets()),
+            every=300,
+        )
+        while await sync.step() is not Step.done:
+            pass
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://r.test") as client:
+            ca = await route(client, route_key, order_ref=CA, reason="damaged")
+            mx = await route(client, route_key, order_ref=MX, reason="damaged")
+
+    assert (ca.status_code, ca.json()["channel"], ca.json()["policy"]["id"]) == (
+        201,
+        "amazon_ca",
+        "amazon-ca",
+    )
+    assert ca.json()["explanation"][0]["rule"] == "order.source"  # answered from the mirror
+    assert (mx.status_code, mx.json()["code"]) == (422, "unsupported_marketplace")
+    assert [order_id for _, order_id in standin.calls] == [MX]  # not mirrored: asked, and refused
