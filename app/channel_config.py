@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from app.channels import CHANNEL_NAME, MARKETPLACES, AmazonChannel, Channel, ShopifyChannel
 from app.domain import Locale
 from app.policy.amazon import AmazonPolicy
 from app.policy.book import BUILT_IN_POLICIES, built_in_policy_file
-from app.policy.policy_file import read_policy_file
+from app.policy.policy_file import PolicyFileError, read_policy_file
 
 Kind = Literal["amazon", "shopify"]
 # The channels that exist without any setting: on the sandbox until their credentials are set.
@@ -164,20 +163,22 @@ def build_channels(
     return channels
 
 
+class _ChannelsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channels: dict[str, dict[str, Any]]
+
+
 def _read_channels_file(path: Path) -> dict[str, dict[str, Any]]:
+    # Read as policy files are (bounded, and an error names its line).
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ChannelConfigError(f"CHANNELS_FILE {path} cannot be read: {exc}") from exc
-    channels = data.get("channels") if isinstance(data, dict) else None
-    if not isinstance(channels, dict):
-        raise ChannelConfigError(f"CHANNELS_FILE {path} has no `channels:` mapping of channel names")
+        channels = read_policy_file(path, _ChannelsFile).channels
+    except PolicyFileError as exc:
+        raise ChannelConfigError(f"CHANNELS_FILE {exc}") from None
     found: dict[str, dict[str, Any]] = {}
     for name, settings in channels.items():
-        if not isinstance(name, str) or not CHANNEL_NAME.match(name):
+        if not CHANNEL_NAME.match(name):
             raise ChannelConfigError(f"{path}: {name!r} is not a channel name ([a-z][a-z0-9_]{{0,31}})")
-        if not isinstance(settings, dict):
-            raise ChannelConfigError(f"{path}: channels.{name} is not a mapping of settings")
         values = {str(setting).lower(): value for setting, value in settings.items()}
         for key in values:
             if key in SECRETS:

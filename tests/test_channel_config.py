@@ -314,3 +314,28 @@ def test_a_shopify_channel_replies_only_in_locales_its_policy_offers(environment
 )
 def test_a_variable_name_splits_at_its_longest_setting(name: str, split: tuple[str, str]) -> None:
     assert split_variable(name) == split
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("channels: [amazon_ca]\n", "channels: Input should be a valid dictionary"),
+        (
+            "channels:\n  amazon_ca: A2EUQ1WTGCTBG2\n",
+            "channels.amazon_ca: Input should be a valid dictionary",
+        ),
+        ("channels:\n  Amazon-CA: {marketplace_id: A2EUQ1WTGCTBG2}\n", "'Amazon-CA' is not a channel name"),
+        ("shops: {}\n", "line 1"),
+    ],
+)
+def test_a_channels_file_that_is_not_one_says_where(
+    environment: object, tmp_path: Path, text: str, problem: str
+) -> None:
+    path = tmp_path / "channels.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ChannelConfigError) as raised:
+        _ = settings(channels_file=path).channels
+
+    assert str(path) in str(raised.value)
+    assert problem in str(raised.value)
