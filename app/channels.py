@@ -1,7 +1,12 @@
-"""Channels are configured, not coded: what the service knows about each sales channel."""
+"""Channels are configured, not coded: what the service knows about each sales channel.
+
+How channels are read from the configuration is `app/channel_config.py`; this module holds what a
+configured channel is.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +19,37 @@ from app.domain import Locale, Market, Platform
 AMAZON_ORDER_ID = re.compile(r"^\d{3}-\d{7}-\d{7}$")
 SHOPIFY_ORDER_GID = re.compile(r"^gid://shopify/Order/(\d+)$")
 SHOPIFY_ORDER_NAME = re.compile(r"^#?\d{1,20}$")
+CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+@dataclass(frozen=True)
+class Marketplace:
+    """An Amazon marketplace as the service knows it (docs/policy-facts.md, "Amazon.ca")."""
+
+    id: str
+    name: str
+    country: str
+    policy: str | None  # the built-in policy that decides its orders, if the service ships one
+
+    def describe(self) -> str:
+        return f"{self.id} ({self.name})"
+
+
+# The marketplaces of a North America seller account; one account answers orders from all four.
+MARKETPLACES = {
+    marketplace.id: marketplace
+    for marketplace in (
+        Marketplace("ATVPDKIKX0DER", "Amazon.com", "US", "amazon-us"),
+        Marketplace("A2EUQ1WTGCTBG2", "Amazon.ca", "CA", "amazon-ca"),
+        Marketplace("A1AM78C64UM0Y8", "Amazon.com.mx", "MX", None),
+        Marketplace("A2Q3Y263D00KWC", "Amazon.com.br", "BR", None),
+    )
+}
+
+
+def describe_marketplace(marketplace_id: str) -> str:
+    known = MARKETPLACES.get(marketplace_id)
+    return known.describe() if known else marketplace_id
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,8 +57,10 @@ class Channel:
     key: str
     timezone: str
     currency: str
-    default_locale: Locale
+    # The locales its replies may be in, the first the default; empty: those its policy offers.
+    locales: tuple[Locale, ...] = ()
     transit_days: int = 5
+    policy_file: Path | None = None
 
     @property
     def platform(self) -> Platform:
@@ -35,9 +73,7 @@ class Channel:
     @property
     def market(self) -> Market:
         """What a policy needs to know of the channel, and nothing else."""
-        return Market(
-            channel=self.key, platform=self.platform, zone=self.zone, transit_days=self.transit_days
-        )
+        raise NotImplementedError
 
     @property
     def live(self) -> bool:
@@ -54,6 +90,7 @@ class AmazonChannel(Channel):
     marketplace_id: str
     endpoint: str
     lwa_token_url: str
+    policy_id: str = "amazon-us"
     lwa_client_id: str | None = None
     lwa_client_secret: SecretStr | None = field(default=None, repr=False)
     refresh_token: SecretStr | None = field(default=None, repr=False)
@@ -73,6 +110,32 @@ class AmazonChannel(Channel):
     def live(self) -> bool:
         return bool(self.lwa_client_id and self.lwa_client_secret and self.refresh_token)
 
+    @property
+    def seller_account(self) -> str:
+        """A stable, non-secret name for the seller authorisation (application and refresh token).
+
+        Channels with the same credentials are one seller account: one token, one getOrder budget and
+        one answer per order, whichever marketplace the order is from. Without credentials: the sandbox.
+        """
+        if not self.live:
+            return "sandbox"
+        secret = self.refresh_token.get_secret_value() if self.refresh_token else ""
+        digest = hashlib.sha256(f"{self.lwa_client_id}\0{secret}".encode()).hexdigest()
+        return digest[:16]
+
+    @property
+    def market(self) -> Market:
+        return Market(
+            channel=self.key,
+            platform=self.platform,
+            zone=self.zone,
+            transit_days=self.transit_days,
+            marketplace=self.marketplace_id,
+            currency=self.currency,
+            locales=self.locales,
+            policy=self.policy_id,
+        )
+
     def recognises(self, order_ref: str) -> bool:
         return AMAZON_ORDER_ID.match(order_ref) is not None
 
@@ -84,7 +147,6 @@ class ShopifyChannel(Channel):
     access_token: SecretStr | None = field(default=None, repr=False)
     admin_url_override: str | None = None
     webhook_secrets: tuple[SecretStr, ...] = field(default=(), repr=False)
-    policy_file: Path | None = None
 
     @property
     def platform(self) -> Platform:
@@ -99,6 +161,19 @@ class ShopifyChannel(Channel):
         if self.admin_url_override:
             return self.admin_url_override
         return f"https://{self.shop_domain}/admin/api/{self.api_version}/graphql.json"
+
+    @property
+    def market(self) -> Market:
+        # The merchant policy is the one loaded for this channel (a replay may put a draft in its place).
+        return Market(
+            channel=self.key,
+            platform=self.platform,
+            zone=self.zone,
+            transit_days=self.transit_days,
+            marketplace=self.shop_domain,
+            currency=self.currency,
+            locales=self.locales,
+        )
 
     def recognises(self, order_ref: str) -> bool:
         return bool(SHOPIFY_ORDER_GID.match(order_ref) or SHOPIFY_ORDER_NAME.match(order_ref))

@@ -17,6 +17,7 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.channel_config import ChannelConfigError
 from app.db import api_keys as key_rows
 from app.db import webhook_events as webhook_rows
 from app.db.engine import open_database
@@ -72,7 +73,7 @@ def serve(
     settings = Settings()
     try:
         load_policy_book(settings)  # the lifespan loads them again; this says why it would not start
-    except PolicyFileError as error:
+    except (ChannelConfigError, PolicyFileError) as error:
         typer.echo(f"not starting: {error}", err=True)
         raise typer.Exit(1) from None
     upgrade(settings.database_url)
@@ -102,7 +103,13 @@ def worker(
     """Process stored webhook events, and keep the Amazon order mirror, until SIGTERM or SIGINT."""
     from app.worker import run_worker
 
-    asyncio.run(run_worker(Settings(), poll_interval))
+    settings = Settings()
+    try:
+        load_policy_book(settings)  # the runtime loads them again; this says why it would not start
+    except (ChannelConfigError, PolicyFileError) as error:
+        typer.echo(f"not starting: {error}", err=True)
+        raise typer.Exit(1) from None
+    asyncio.run(run_worker(settings, poll_interval))
 
 
 @webhooks_cli.command("requeue")
@@ -259,10 +266,14 @@ def replay(
         typer.echo(f"--since {since!r} is not a date (2026-11-01) or an ISO time", err=True)
         raise typer.Exit(2) from None
     try:
-        book = load_policy_book(settings)
-        target = policy_replay.merchant_channel(settings.channels, channel)
+        channels = settings.channels
+        book = load_policy_book(settings, channels)
+        target = policy_replay.merchant_channel(channels, channel)
         text = policy.read_text(encoding="utf-8")
         draft, draft_ref = policy_replay.draft_book(book, target, text, source=str(policy))
+    except ChannelConfigError as error:
+        typer.echo(f"channels refused: {error}", err=True)
+        raise typer.Exit(1) from None
     except (PolicyFileError, OSError) as error:
         typer.echo(f"draft refused: {error}", err=True)
         raise typer.Exit(1) from None

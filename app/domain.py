@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo
 
 from babel.numbers import get_currency_precision
@@ -24,9 +24,12 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     Strict,
     StringConstraints,
     WithJsonSchema,
+    model_serializer,
+    model_validator,
 )
 
 
@@ -37,7 +40,8 @@ class Platform(StrEnum):
 
 @dataclass(frozen=True)
 class Market:
-    """Where an order was sold, as a policy needs it: the channel, its platform, its calendar.
+    """Where an order was sold, as a policy needs it: the channel, its platform, its calendar, its money
+    and languages, and the platform policy that decides it.
 
     Built from a channel's configuration; it never carries credentials or endpoints.
     """
@@ -46,6 +50,10 @@ class Market:
     platform: Platform
     zone: ZoneInfo
     transit_days: int
+    marketplace: str | None = None  # the Amazon marketplace id, or the Shopify shop domain
+    currency: str | None = None  # the marketplace's or the shop's currency
+    locales: tuple[Locale, ...] = ()  # the locales the channel replies in; empty: its policy's
+    policy: str | None = None  # the platform policy's id (Amazon); a store's own is loaded per channel
 
 
 class Fulfillment(StrEnum):
@@ -337,13 +345,22 @@ class Order(BaseModel):
 
 
 class ReturnItem(BaseModel):
-    """A line that comes back, named by its SKU."""
+    """A line that comes back, named by its SKU or, for a line without one, by the channel's line id."""
 
     model_config = ConfigDict(extra="forbid")
 
-    sku: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None,
         description="The SKU of an order line. A SKU on several lines fills them in order.",
         examples=["KET-01"],
+    )
+    line_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None,
+        description=(
+            "The channel's id of the line (a Shopify LineItem GID, an Amazon orderItemId), for a line "
+            "that has no SKU; give `sku` or `line_id`, not both."
+        ),
+        examples=["gid://shopify/LineItem/1071823190"],
     )
     quantity: Annotated[int, Strict()] = Field(
         default=1,
@@ -352,6 +369,18 @@ class ReturnItem(BaseModel):
         description="Units coming back. On a route, more than the order holds is capped at what it holds.",
         examples=[1],
     )
+
+    @model_validator(mode="after")
+    def _named_once(self) -> Self:
+        if (self.sku is None) == (self.line_id is None):
+            raise ValueError("name the line by `sku` or by `line_id`, one of the two")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_the_name_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Stored and shown as it was asked: by SKU, or by line id, never a null for the other.
+        data: dict[str, Any] = handler(self)
+        return {key: value for key, value in data.items() if value is not None}
 
 
 _RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")

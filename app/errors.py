@@ -103,6 +103,18 @@ class ChannelMismatch(ProblemError):
     title = "The order belongs to another channel"
 
 
+class UnsupportedMarketplace(ProblemError):
+    status = 422
+    code = "unsupported_marketplace"
+    title = "The order is from a marketplace no channel is configured for"
+
+
+class AmbiguousOrderRef(ProblemError):
+    status = 409
+    code = "ambiguous_order_ref"
+    title = "The order reference names an order in more than one channel"
+
+
 class IdempotencyConflict(ProblemError):
     status = 422
     code = "idempotency_conflict"

@@ -1,15 +1,18 @@
 """What the service accepts at the door: JSON bodies only, none larger than a limit, and each query
-parameter of the API once, without a NUL character.
+parameter of the API once; no NUL character in either.
 
 The limit counts the bytes that arrive, whatever `Content-Length` claims (it may be absent, with
 chunked encoding, or false). A body is read whole before the application sees it, which every JSON
-endpoint does anyway; an oversized one is refused as soon as it crosses the limit.
+endpoint does anyway; an oversized one is refused as soon as it crosses the limit. PostgreSQL's text and
+JSON hold no NUL: a body carrying one (`\u0000`) is refused with 422 before it reaches a column, rather
+than failing there as a 500.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +21,8 @@ from app.errors import BodyTooLarge, ProblemError, UnsupportedMediaType, Validat
 from app.problems import render
 
 METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+# `\u0000` escaped by an odd run of backslashes: `\\u0000` is a backslash and the text "u0000".
+_NUL_IN_JSON = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def is_json(content_type: bytes) -> bool:
@@ -28,12 +33,21 @@ def is_json(content_type: bytes) -> bool:
 
 
 class RequestLimits:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, larger: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        larger: Mapping[str, int] | None = None,
+        verbatim: Collection[str] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         # Paths that take bigger bodies than the API's requests: Shopify's webhooks carry whole
         # refunds and returns, and must not be refused for their size.
         self.larger = dict(larger or {})
+        # Paths whose bodies are taken as sent, NUL or not: a Shopify delivery refused would be lost,
+        # and its free-text fields, where a NUL could be, are never stored.
+        self.verbatim = frozenset(verbatim)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,6 +71,11 @@ class RequestLimits:
             # No body at all is left to the route, which says which fields it needs.
             if body and not is_json(headers.get(b"content-type", b"")):
                 raise UnsupportedMediaType("Send the body as JSON, with `Content-Type: application/json`.")
+            if body and scope["path"] not in self.verbatim and _NUL_IN_JSON.search(body):
+                raise ValidationProblem(
+                    "The body holds a NUL character (\\u0000); no text the service keeps may hold one.",
+                    errors=[{"loc": ["body"], "msg": "NUL character", "type": "nul_character"}],
+                )
         except ProblemError as problem:
             await render(problem)(scope, receive, send)
             return

@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, *, tune_gc: bool = False) -> Fa
             webhooks.PATH: max(webhooks.MAX_BODY_BYTES, settings.max_body_bytes),
             policies.PATH: max(policies.MAX_BODY_BYTES, settings.max_body_bytes),
         },
+        verbatim={webhooks.PATH},
     )
     app.add_middleware(RequestTelemetry)
     app.add_middleware(RequestIdMiddleware)

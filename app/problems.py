@@ -85,6 +85,14 @@ class Problem(BaseModel):
     line: int | None = Field(
         default=None, description="On `invalid_policy`: the draft's line of the first problem, if known."
     )
+    marketplace_id: str | None = Field(
+        default=None,
+        description="On `unsupported_marketplace`: the order's Amazon marketplace, when Amazon names it.",
+    )
+    channels: list[str] | None = Field(
+        default=None,
+        description="On `ambiguous_order_ref`: the channels whose stores hold an order of that name.",
+    )
 
 
 def problem_response(

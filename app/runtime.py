@@ -12,13 +12,14 @@ from datetime import timedelta
 import httpx
 from redis.asyncio import Redis
 
-from app.channels import Channel, ShopifyChannel
+from app.channels import AmazonChannel, Channel, ShopifyChannel
 from app.connectors.amazon_reports import AmazonReports, reports_for
 from app.connectors.registry import Connectors
 from app.connectors.transport import AiohttpTransport
 from app.db.database import Database
 from app.db.engine import open_database
 from app.policy import PolicyBook
+from app.policy.book import AMAZON_POLICIES
 from app.services.actions import Actions
 from app.services.api_keys import Authenticator
 from app.services.idempotency import Idempotency
@@ -46,22 +47,40 @@ class Runtime:
     reports: Mapping[str, AmazonReports]  # Amazon's Reports API, by live Amazon channel
 
 
-def load_policy_book(settings: Settings) -> PolicyBook:
-    """Every policy file the settings name, checked; raises `PolicyFileError` on the first bad one."""
-    return PolicyBook.load(
+def load_policy_book(settings: Settings, channels: Mapping[str, Channel] | None = None) -> PolicyBook:
+    """Every policy file the channels name, checked, and each channel checked against its policy.
+
+    Raises `ChannelConfigError` for a channel that is configured wrong, `PolicyFileError` on the first
+    bad policy file.
+    """
+    channels = settings.channels if channels is None else channels
+    book = PolicyBook.load(
         {
             key: channel.policy_file
-            for key, channel in settings.channels.items()
+            for key, channel in channels.items()
             if isinstance(channel, ShopifyChannel) and channel.policy_file is not None
         },
+        amazon_files=[
+            *AMAZON_POLICIES,
+            *(
+                channel.policy_file
+                for channel in channels.values()
+                if isinstance(channel, AmazonChannel) and channel.policy_file is not None
+            ),
+        ],
         routing_file=settings.routing_file,
     )
+    for key, channel in channels.items():
+        book.check(channel.market, source=f"channel {key}")
+    return book
 
 
 @asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    # Policies first: a bad policy file stops start-up before anything is opened.
-    policy = load_policy_book(settings)
+    # Channels and policies first: a bad channel or policy file stops start-up before anything is
+    # opened. The channels are built once, here: every service takes them from the runtime.
+    channels = settings.channels
+    policy = load_policy_book(settings, channels)
     async with AsyncExitStack() as stack:
         # Neither client connects before its first use.
         http = await stack.enter_async_context(open_http_client(settings))
@@ -70,7 +89,6 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             if settings.redis_url
             else None
         )
-        channels = settings.channels
         database = open_database(settings.database_url)
         stack.push_async_callback(database.dispose)
         mirrors = {
@@ -106,7 +124,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             api_keys=Authenticator(database, settings.api_key_cache_seconds),
             routing=routing,
             actions=actions,
-            handlers=handlers(routing, actions),
+            handlers=handlers(routing, actions, connectors),
             reports=reports_for(channels, http, redis),
         )
 

@@ -1,18 +1,58 @@
-"""Configuration from the environment (and a `.env` file), as the contract's table lists it."""
+"""Configuration from the environment (and a `.env` file), as the contract's table lists it.
+
+The channels are `CHANNEL_<NAME>_<SETTING>` variables and the `CHANNELS_FILE` YAML: the settings of
+`amazon_us` and `shopify_ca` are fields here (the variables they always had), any other channel's are
+collected as they come and read by `app/channel_config.py`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from app.channels import AmazonChannel, Channel, ShopifyChannel
-from app.domain import Locale
+from app.channel_config import build_channels, split_variable
+from app.channels import Channel
 
 DEFAULT_MERCHANT_POLICY = Path(__file__).parent / "policy" / "data" / "shopify-ca-default.yaml"
 DEFAULT_ROUTING_FILE = Path(__file__).parent / "policy" / "data" / "routing.yaml"
+# The fields that hold the built-in channels' settings, and the field that collects every other one.
+_BUILT_IN_CHANNELS = ("amazon_us", "shopify_ca")
+_COLLECTED = "channel_variables"
+
+
+class _ChannelVariables(PydanticBaseSettingsSource):
+    """Every `CHANNEL_*` variable (environment over `.env`) that is not a field of its own."""
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], env: EnvSettingsSource, dotenv: DotEnvSettingsSource
+    ) -> None:
+        super().__init__(settings_cls)
+        self._sources = (dotenv, env)  # the environment wins
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        found = {
+            name: value
+            for source in self._sources
+            for name, value in source.env_vars.items()
+            if name.startswith("channel_") and name not in fields and value is not None
+        }
+        return {_COLLECTED: found} if found else {}
 
 
 class Settings(BaseSettings):
@@ -29,7 +69,7 @@ class Settings(BaseSettings):
     channel_amazon_us_endpoint: str = "https://sellingpartnerapi-na.amazon.com"
     channel_amazon_us_lwa_token_url: str = "https://api.amazon.com/auth/o2/token"
     channel_amazon_us_marketplace_id: str = "ATVPDKIKX0DER"
-    channel_amazon_us_timezone: str = "America/Los_Angeles"
+    channel_amazon_us_timezone: str | None = Field(default=None, description="default: the policy's")
     channel_amazon_us_transit_days: int = 5
     channel_amazon_us_get_order_rate: float = Field(default=0.5, gt=0)
     channel_amazon_us_get_order_burst: int = Field(default=30, ge=1)
@@ -45,6 +85,12 @@ class Settings(BaseSettings):
     channel_shopify_ca_policy_file: Path = DEFAULT_MERCHANT_POLICY
     channel_shopify_ca_timezone: str = "America/Toronto"
     channel_shopify_ca_transit_days: int = 5
+
+    channels_file: Path | None = Field(
+        default=None, description="A YAML file of channels; a CHANNEL_* variable wins over it."
+    )
+    # Every other CHANNEL_<NAME>_<SETTING> variable, lower-cased name to value (see _ChannelVariables).
+    channel_variables: dict[str, Any] = Field(default_factory=dict)
 
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     # A request waits at most this long for a channel's rate limit before it answers 503.
@@ -84,39 +130,42 @@ class Settings(BaseSettings):
             return [SecretStr(part.strip()) for part in value.split(",") if part.strip()]
         return value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        assert isinstance(env_settings, EnvSettingsSource)
+        assert isinstance(dotenv_settings, DotEnvSettingsSource)
+        collected = _ChannelVariables(settings_cls, env_settings, dotenv_settings)
+        return init_settings, env_settings, dotenv_settings, collected, file_secret_settings
+
     @property
     def channels(self) -> dict[str, Channel]:
-        # Built on each access, never cached: a copy of the settings (`model_copy`) must not carry
-        # the channels of the settings it was copied from.
-        amazon = AmazonChannel(
-            key="amazon_us",
-            timezone=self.channel_amazon_us_timezone,
-            currency="USD",
-            default_locale=Locale.en_us,
-            transit_days=self.channel_amazon_us_transit_days,
-            marketplace_id=self.channel_amazon_us_marketplace_id,
-            endpoint=self.channel_amazon_us_endpoint,
-            lwa_token_url=self.channel_amazon_us_lwa_token_url,
-            lwa_client_id=self.channel_amazon_us_lwa_client_id,
-            lwa_client_secret=self.channel_amazon_us_lwa_client_secret,
-            refresh_token=self.channel_amazon_us_refresh_token,
-            get_order_rate=self.channel_amazon_us_get_order_rate,
-            get_order_burst=self.channel_amazon_us_get_order_burst,
-            seller_id=self.channel_amazon_us_seller_id,
-            sqs_queue_url=self.channel_amazon_us_sqs_queue_url,
-            mirror_days=self.channel_amazon_us_mirror_days,
-        )
-        shopify = ShopifyChannel(
-            key="shopify_ca",
-            timezone=self.channel_shopify_ca_timezone,
-            currency="CAD",
-            default_locale=Locale.en_ca,
-            transit_days=self.channel_shopify_ca_transit_days,
-            shop_domain=self.channel_shopify_ca_shop_domain,
-            access_token=self.channel_shopify_ca_access_token,
-            api_version=self.channel_shopify_ca_api_version,
-            admin_url_override=self.channel_shopify_ca_admin_url,
-            webhook_secrets=tuple(self.channel_shopify_ca_webhook_secrets),
-            policy_file=self.channel_shopify_ca_policy_file,
-        )
-        return {channel.key: channel for channel in (amazon, shopify)}
+        """Every configured channel; raises `ChannelConfigError` naming a setting to fix.
+
+        Built on each access, never cached: a copy of the settings (`model_copy`) must not carry the
+        channels of the settings it was copied from. Read it once, at start-up.
+        """
+        return build_channels(self._channel_settings(), self.channels_file)
+
+    def _channel_settings(self) -> Mapping[str, Mapping[str, Any]]:
+        """{channel: {setting: value}}: what the environment sets, the built-in channels' fields first."""
+        found: dict[str, dict[str, Any]] = {}
+        for name in sorted(self.model_fields_set):
+            for channel in _BUILT_IN_CHANNELS:
+                prefix = f"channel_{channel}_"
+                if name.startswith(prefix):
+                    setting = name.removeprefix(prefix)
+                    if setting == "policy_file" and getattr(self, name) == DEFAULT_MERCHANT_POLICY:
+                        continue  # the default, named: the same as not named
+                    value = getattr(self, name)
+                    found.setdefault(channel, {})[setting] = str(value) if isinstance(value, Path) else value
+        for name, value in self.channel_variables.items():
+            channel, setting = split_variable(name)
+            found.setdefault(channel, {})[setting] = value
+        return found

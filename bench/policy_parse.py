@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.policy import policy_file
-from app.policy.amazon_us import AmazonUsPolicy
-from app.policy.book import AMAZON_US_POLICY
+from app.policy.amazon import AmazonPolicy
+from app.policy.book import AMAZON_POLICIES
 from app.policy.lint import COMPLIANCE_FILE, ComplianceRules
 from app.policy.merchant import MerchantPolicy
 from app.policy.routing import ROUTING_FILE, RoutingTable
@@ -37,7 +37,7 @@ def cases() -> list[tuple[str, str, type[BaseModel]]]:
     draft = SHIPPED.replace("\nlocales:", "".join(rule.format(n) for n in range(RULES)) + "\nlocales:")
     return [
         (DEFAULT_MERCHANT_POLICY.name, SHIPPED, MerchantPolicy),
-        (AMAZON_US_POLICY.name, AMAZON_US_POLICY.read_text(encoding="utf-8"), AmazonUsPolicy),
+        *((path.name, path.read_text(encoding="utf-8"), AmazonPolicy) for path in AMAZON_POLICIES),
         (ROUTING_FILE.name, ROUTING_FILE.read_text(encoding="utf-8"), RoutingTable),
         (COMPLIANCE_FILE.name, COMPLIANCE_FILE.read_text(encoding="utf-8"), ComplianceRules),
         (f"draft, {RULES} more rules ({len(draft):,} chars)", draft, MerchantPolicy),

@@ -12,7 +12,6 @@ from pydantic import SecretStr
 import app.connectors
 from app.channels import AmazonChannel
 from app.connectors.amazon import seller_account
-from app.domain import Locale
 from app.services.mirror import SellerAccount
 from tests.connectors.amazon_standin import AmazonStandIn
 
@@ -28,7 +27,6 @@ def live_channel(standin: AmazonStandIn, **overrides: Any) -> AmazonChannel:
         "key": "amazon_us",
         "timezone": "America/Los_Angeles",
         "currency": "USD",
-        "default_locale": Locale.en_us,
         "marketplace_id": "ATVPDKIKX0DER",
         "endpoint": standin.url,
         "lwa_token_url": standin.token_url,

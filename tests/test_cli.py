@@ -193,6 +193,29 @@ def test_serve_refuses_to_start_on_a_bad_policy_file(database: Path, tmp_path: P
     assert not database.exists()  # refused before anything was opened
 
 
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_an_incomplete_channel_stops_start_up_naming_the_missing_setting(
+    database: Path, command: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", command],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+            "CHANNEL_AMAZON_CA_LWA_CLIENT_ID": "amzn1.application-oa2-client.test",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "not starting: channel amazon_ca: CHANNEL_AMAZON_CA_MARKETPLACE_ID is missing" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not database.exists()
+
+
 def _decision_count(database: Path) -> int:
     with sqlite3.connect(database) as connection:
         return int(connection.execute("SELECT count(*) FROM decisions").fetchone()[0])

@@ -1,8 +1,10 @@
-"""The live Amazon connector: `getOrder` of the Selling Partner API, Orders 2026-01-01.
+"""The live Amazon connector: `getOrder` of the Selling Partner API, Orders 2026-01-01, for one seller
+account and every channel (marketplace) it sells on.
 
-Each call waits for a token of the seller's getOrder bucket, carries a Login with Amazon access
+Each call waits for a token of the account's getOrder bucket, carries a Login with Amazon access
 token, and is retried (it is a read) on throttling, 5xx and timeouts. Concurrent and repeated
-lookups of one order share one call through `Lookups`. The answer is normalised by
+lookups of one order share one call through `Lookups`, whichever channel asked: the order's
+`salesChannel.marketplaceId` picks its channel (`channel_of`), and the answer is normalised by
 `order_from_amazon`, the same code the sandbox runs. With an order mirror, a lookup asks it first and
 calls getOrder only when the mirror holds no current copy; getOrder's answer is kept in the mirror.
 """
@@ -10,8 +12,7 @@ calls getOrder only when the mirror holds no current copy; getOrder's answer is 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +21,7 @@ import httpx
 
 from app.channels import AMAZON_ORDER_ID, AmazonChannel
 from app.connectors.amazon_auth import AccessTokens
-from app.connectors.amazon_orders import INCLUDED_DATA, order_from_amazon
+from app.connectors.amazon_orders import INCLUDED_DATA, channel_of, order_from_amazon
 from app.connectors.base import retry_after, transport_error
 from app.connectors.calls import recorded_call
 from app.connectors.lookups import AnswerCache, Lookups
@@ -46,11 +47,11 @@ RETRY = RetryPolicy()  # four attempts in all; a Retry-After beyond 20 s goes up
 
 
 class AmazonConnector:
-    """An `OrderSource` for one Amazon channel with live credentials."""
+    """An `OrderSource` for the live Amazon channels of one seller account (the same credentials)."""
 
     def __init__(
         self,
-        channel: AmazonChannel,
+        channels: Sequence[AmazonChannel],
         http: httpx.AsyncClient,
         *,
         tokens: AccessTokens,
@@ -60,7 +61,9 @@ class AmazonConnector:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         mirror: OrderMirror | None = None,
     ) -> None:
-        self.channel = channel
+        # The first channel names the account in metrics and errors (`amazon_us.get_order`).
+        self.channel = channel = channels[0]
+        self.channels = tuple(channels)
         self._http = http
         self._tokens = tokens
         self._limiter = limiter
@@ -69,13 +72,13 @@ class AmazonConnector:
         self._sleep = sleep
         self._mirror = mirror
         self._base = channel.endpoint.rstrip("/")
-        self._account = seller_account(channel)
+        self._account = channel.seller_account
         self._label = get_order_label(channel)  # this upstream in the metrics
 
     @classmethod
     def build(
         cls,
-        channel: AmazonChannel,
+        channels: Sequence[AmazonChannel],
         http: httpx.AsyncClient,
         *,
         buckets: Buckets,
@@ -84,8 +87,11 @@ class AmazonConnector:
         order_max_age: float,
         mirror: OrderMirror | None = None,
     ) -> AmazonConnector:
+        channel = channels[0]
         if not (channel.lwa_client_id and channel.lwa_client_secret and channel.refresh_token):
             raise ValueError(f"channel {channel.key} has no live credentials")
+        if any(other.seller_account != channel.seller_account for other in channels):
+            raise ValueError("channels of different seller accounts share no connector")
         tokens = AccessTokens(
             http,
             token_url=channel.lwa_token_url,
@@ -98,10 +104,14 @@ class AmazonConnector:
         # token of the burst is held back: calls leave on schedule but can arrive out of step (a new
         # connection, a slow hop) and Amazon counts arrivals; a token of slack absorbs that jitter
         # at the cost of one call once, not of the rate.
+        # The channels of one account share its usage plan; if they state it differently, the
+        # smallest is the one that cannot be exceeded.
+        rate = min(other.get_order_rate for other in channels)
+        burst = min(other.get_order_burst for other in channels)
         limiter = RateLimiter(
             buckets,
-            f"amazon:{seller_account(channel)}:getOrder",
-            Limit(rate=channel.get_order_rate, burst=max(1, channel.get_order_burst - 1)),
+            f"amazon:{channel.seller_account}:getOrder",
+            Limit(rate=rate, burst=max(1, burst - 1)),
             max_wait=max_wait,
             upstream=UPSTREAM,
             label=get_order_label(channel),
@@ -112,7 +122,7 @@ class AmazonConnector:
             encode=lambda order: order.model_dump_json().encode(),
             decode=Order.model_validate_json,
         )
-        return cls(channel, http, tokens=tokens, limiter=limiter, orders=orders, retry=RETRY, mirror=mirror)
+        return cls(channels, http, tokens=tokens, limiter=limiter, orders=orders, retry=RETRY, mirror=mirror)
 
     async def resolve_order(self, order_ref: str) -> Order:
         order_id = order_ref.strip()
@@ -133,7 +143,8 @@ class AmazonConnector:
                 await self._mirror.remember(order, asked_at)
             return order
 
-        key = f"{self.channel.key}:{self._account}:order:{order_id}"
+        # One answer serves every channel of the account: the key names the account, not the channel.
+        key = f"amazon:{self._account}:order:{order_id}"
         if self._mirror is not None:
             mirrored = await self._mirror.lookup(order_id)
             if mirrored.order is not None:
@@ -158,14 +169,17 @@ class AmazonConnector:
             except httpx.TransportError as error:
                 raise transport_error(error, UPSTREAM) from error
             if response.status_code == 200:
-                return order_from_amazon(_json(response), self.channel, sandbox=False)
+                body = _json(response)
+                channel, assumed = channel_of(body, self.channels)
+                return order_from_amazon(body, channel, sandbox=False, assumed=assumed)
             raise await self._refusal(response, order_id, token)
 
     async def _refusal(self, response: httpx.Response, order_id: str, token: str) -> ProblemError:
         status, codes = response.status_code, _error_codes(response)
         said = f"{UPSTREAM} answered {status} {'/'.join(codes) or '(no error code)'}"
         if status == 404:
-            return OrderNotFound(f"No order {order_id!r} on Amazon (channel {self.channel.key}).")
+            channels = ", ".join(channel.key for channel in self.channels)
+            return OrderNotFound(f"No order {order_id!r} on Amazon (channel {channels}).")
         if status == 400 and "InvalidInput" in codes:
             return ValidationProblem(
                 f"Amazon does not accept {order_id!r} as an order id.",
@@ -186,15 +200,13 @@ class AmazonConnector:
         return UpstreamBadResponse(said)
 
 
+def seller_account(channel: AmazonChannel) -> str:
+    """The seller account a channel belongs to: the name its buckets, cache and mirror are kept under."""
+    return channel.seller_account
+
+
 def get_order_label(channel: AmazonChannel) -> str:
     return f"{channel.key}.get_order"
-
-
-def seller_account(channel: AmazonChannel) -> str:
-    """A stable, non-secret name for the seller authorisation (application and refresh token)."""
-    secret = channel.refresh_token.get_secret_value() if channel.refresh_token else ""
-    digest = hashlib.sha256(f"{channel.lwa_client_id}\0{secret}".encode()).hexdigest()
-    return digest[:16]
 
 
 def _json(response: httpx.Response) -> Any:

@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.channels import AmazonChannel
+from app.channels import AmazonChannel, describe_marketplace
 from app.connectors import payload
 from app.domain import DeliverySource, Fulfillment, Money, Order, OrderLine, Platform
-from app.errors import UpstreamError
+from app.errors import UnsupportedMarketplace, UpstreamError
 
 # What `getOrder` is asked for. Never BUYER or RECIPIENT: the service keeps no buyer PII,
 # which is also why Amazon orders have no ship-to region or country.
@@ -25,23 +25,78 @@ _FULFILLED_BY = {"AMAZON": Fulfillment.amazon, "MERCHANT": Fulfillment.merchant}
 _SHIPPED_STATUSES = frozenset({"SHIPPED", "PARTIALLY_SHIPPED"})
 
 
-def order_from_amazon(body: Mapping[str, Any], channel: AmazonChannel, *, sandbox: bool = False) -> Order:
-    """The `Order` in a `GetOrderResponse`; raises `UpstreamError` when the payload is malformed."""
+def channel_of(body: Mapping[str, Any], channels: Sequence[AmazonChannel]) -> tuple[AmazonChannel, list[str]]:
+    """The channel a `GetOrderResponse` belongs to, among one seller account's `channels`, and what was
+    assumed to tell it (for `Order.missing`).
+
+    The order's `salesChannel.marketplaceId` picks the channel. An order from a marketplace no channel
+    sells on is `UnsupportedMarketplace`: it is never decided under another marketplace's policy.
+    """
+    order = payload.obj(payload.as_object(body, "getOrder response"), "order", "getOrder response")
+    order_id = payload.text(order, "orderId", "Amazon order")
+    where = f"Amazon order {order_id}"
+    sales = payload.optional_obj(order, "salesChannel", where) or {}
+    marketplace = payload.optional_text(sales, "marketplaceId", f"{where}: salesChannel")
+    if marketplace is not None:
+        chosen = next((channel for channel in channels if channel.marketplace_id == marketplace), None)
+        if chosen is None:
+            raise UnsupportedMarketplace(
+                f"Amazon order {order_id} is from marketplace {describe_marketplace(marketplace)}, which no "
+                f"channel is configured for ({_configured(channels)}); it is not decided under another "
+                "marketplace's policy.",
+                extra={"marketplace_id": marketplace},
+            )
+        return chosen, []
+    # `marketplaceId` is optional in the model: the order's currency may still tell its marketplace.
+    items = [
+        payload.as_object(raw, f"{where}: order item") for raw in payload.array(order, "orderItems", where)
+    ]
+    currency = _currency(_grand_total(order, where), items, None, where)
+    same_money = [channel for channel in channels if channel.currency == currency]
+    if len(channels) == 1 or len(same_money) == 1:
+        chosen = channels[0] if len(channels) == 1 else same_money[0]
+        how = "the seller account's only channel" if len(channels) == 1 else f"its currency, {currency}"
+        return chosen, [
+            f"salesChannel.marketplaceId: not given; taken as {describe_marketplace(chosen.marketplace_id)} "
+            f"of channel {chosen.key} ({how})"
+        ]
+    raise UnsupportedMarketplace(
+        f"Amazon order {order_id} names no marketplace, and its currency ({currency or 'none'}) does not "
+        f"tell which channel it belongs to ({_configured(channels)}).",
+        extra={"marketplace_id": None},
+    )
+
+
+def _configured(channels: Sequence[AmazonChannel]) -> str:
+    return "configured: " + ", ".join(f"{channel.marketplace_id} for {channel.key}" for channel in channels)
+
+
+def order_from_amazon(
+    body: Mapping[str, Any], channel: AmazonChannel, *, sandbox: bool = False, assumed: Sequence[str] = ()
+) -> Order:
+    """The `Order` in a `GetOrderResponse`; raises `UpstreamError` when the payload is malformed.
+
+    `assumed` is what was taken for granted to find the order's channel; it heads `Order.missing`.
+    """
     order = payload.obj(payload.as_object(body, "getOrder response"), "order", "getOrder response")
     order_id = payload.text(order, "orderId", "Amazon order")
     where = f"Amazon order {order_id}"
     try:
-        return _order(order, order_id, channel, sandbox, where)
+        return _order(order, order_id, channel, sandbox, where, list(assumed))
     except ValidationError as exc:
         raise UpstreamError(f"{where}: {payload.validation_detail(exc)}") from exc
 
 
 def _order(
-    order: Mapping[str, Any], order_id: str, channel: AmazonChannel, sandbox: bool, where: str
+    order: Mapping[str, Any],
+    order_id: str,
+    channel: AmazonChannel,
+    sandbox: bool,
+    where: str,
+    missing: list[str],
 ) -> Order:
     # What the model marks optional may be absent: the order is still read, and `missing` says what
     # was assumed instead so the decision can show it. Only what the model requires is a 502.
-    missing: list[str] = []
     placed_at = payload.timestamp(order, "createdTime", where)
     packages = [
         payload.as_object(p, f"{where}: package")
@@ -73,7 +128,7 @@ def _order(
         payload.as_object(raw, f"{where}: order item") for raw in payload.array(order, "orderItems", where)
     ]
     grand_total = _grand_total(order, where)
-    currency = _currency(grand_total, items, channel, where)
+    currency = _currency(grand_total, items, channel, where) or channel.currency
     lines = [_line(item, currency, where, missing) for item in items]
     total = _total(grand_total, lines, currency, where, missing)
     return Order(
@@ -199,8 +254,8 @@ def _grand_total(order: Mapping[str, Any], where: str) -> Money | None:
 
 
 def _currency(
-    grand_total: Money | None, items: Sequence[Mapping[str, Any]], channel: AmazonChannel, where: str
-) -> str:
+    grand_total: Money | None, items: Sequence[Mapping[str, Any]], channel: AmazonChannel | None, where: str
+) -> str | None:
     """The order's currency: its grand total's, else its first priced line's, else the channel's."""
     if grand_total is not None:
         return grand_total.currency
@@ -210,7 +265,7 @@ def _currency(
         price = _listed_price(product, here) or _item_subtotal(item, here)
         if price is not None:
             return price.currency
-    return channel.currency
+    return channel.currency if channel is not None else None
 
 
 def _total(

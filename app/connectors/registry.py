@@ -8,7 +8,7 @@ import httpx
 from redis.asyncio import Redis
 
 from app.channels import AmazonChannel, Channel, ShopifyChannel
-from app.connectors.amazon import AmazonConnector, seller_account
+from app.connectors.amazon import AmazonConnector
 from app.connectors.base import OrderSource
 from app.connectors.lookups import AnswerCache, LocalCache, RedisCache
 from app.connectors.order_mirror import OrderMirror
@@ -22,8 +22,9 @@ REDIS_PREFIX = "returns-router:"
 
 
 class Connectors:
-    def __init__(self, sources: Mapping[str, OrderSource]) -> None:
-        self._sources = dict(sources)
+    def __init__(self, channels: Mapping[str, Channel], sources: Mapping[str, OrderSource]) -> None:
+        self._channels = dict(channels)
+        self._sources = dict(sources)  # by channel key; the channels of one seller account share one
 
     @classmethod
     def for_channels(
@@ -38,30 +39,41 @@ class Connectors:
     ) -> Connectors:
         """The connectors of `channels`. With `redis`, rate limits, cached orders and in-flight
         lookups are shared with every replica; without it they are this process's own. `mirrors` are
-        the Amazon order mirrors by seller account, asked before getOrder."""
+        the Amazon order mirrors by seller account, asked before getOrder.
+
+        Amazon channels with the same credentials are one seller account and share one connector (one
+        token, one bucket, one answer per order); those without credentials share the sandbox account.
+        """
         buckets: Buckets = RedisBuckets(redis, REDIS_PREFIX) if redis else LocalBuckets()
         cache: AnswerCache = RedisCache(redis, REDIS_PREFIX) if redis else LocalCache()
         sources: dict[str, OrderSource] = {}
-        for key, channel in channels.items():
-            if not channel.live:
-                sources[key] = SandboxConnector(channel)
-            elif isinstance(channel, AmazonChannel):
-                sources[key] = AmazonConnector.build(
-                    channel,
+        for account in seller_accounts(channels).values():
+            source: OrderSource
+            if account[0].live:
+                source = AmazonConnector.build(
+                    account,
                     http,
                     buckets=buckets,
                     cache=cache,
                     max_wait=max_wait,
                     order_max_age=order_max_age,
-                    mirror=(mirrors or {}).get(seller_account(channel)),
+                    mirror=(mirrors or {}).get(account[0].seller_account),
                 )
+            else:
+                source = SandboxConnector(account)
+            sources.update({channel.key: source for channel in account})
+        for key, channel in channels.items():
+            if isinstance(channel, AmazonChannel):
+                continue
+            if not channel.live:
+                sources[key] = SandboxConnector([channel])
             elif isinstance(channel, ShopifyChannel):
                 sources[key] = ShopifyConnector(channel, http)
             else:
                 # Serving sandbox orders to a seller who configured real credentials would be worse
                 # than not starting at all.
                 raise TypeError(f"channel {key} has live credentials but no live connector")
-        return cls(sources)
+        return cls(channels, {key: sources[key] for key in channels})
 
     def source(self, channel_key: str) -> OrderSource:
         return self._sources[channel_key]
@@ -72,27 +84,39 @@ class Connectors:
         return source if isinstance(source, ShopifyConnector) else None
 
     def candidates(self, order_ref: str, requested: str | None) -> list[OrderSource]:
-        """The channels that may hold `order_ref`, in the order to try them.
+        """The sources that may hold `order_ref`, in the order to try them, each once.
 
         A reference has the shape of one platform's orders; a caller's channel that cannot hold
         such an order contradicts it.
         """
-        matching = [source for source in self._sources.values() if source.channel.recognises(order_ref)]
+        matching = [key for key, channel in self._channels.items() if channel.recognises(order_ref)]
         if requested is not None:
             if requested not in self._sources:
                 configured = ", ".join(sorted(self._sources))
                 raise UnknownChannel(f"Channel {requested!r} is not configured; configured: {configured}.")
-            chosen = self._sources[requested]
-            if chosen not in matching:
-                others = ", ".join(source.channel.key for source in matching) or "no configured channel"
+            if requested not in matching:
+                platform = self._channels[requested].platform
+                others = ", ".join(matching) or "no configured channel"
                 raise ChannelMismatch(
-                    f"Order {order_ref!r} is not a {chosen.channel.platform} order reference; "
-                    f"it belongs to {others}."
+                    f"Order {order_ref!r} is not a {platform} order reference; it belongs to {others}."
                 )
-            return [chosen]
+            return [self._sources[requested]]
         if not matching:
             raise UnrecognisedOrderRef(
                 f"{order_ref!r} is neither an Amazon order id (3-7-7 digits) nor a Shopify order name, "
                 "numeric id or GID."
             )
-        return matching
+        unique: dict[int, OrderSource] = {id(self._sources[key]): self._sources[key] for key in matching}
+        return list(unique.values())
+
+
+def seller_accounts(channels: Mapping[str, Channel]) -> dict[tuple[str, str, str], list[AmazonChannel]]:
+    """The Amazon channels grouped by seller account (credentials), endpoint and token URL."""
+    accounts: dict[tuple[str, str, str], list[AmazonChannel]] = {}
+    for channel in channels.values():
+        if isinstance(channel, AmazonChannel):
+            key = (channel.seller_account, channel.endpoint, channel.lwa_token_url)
+            if not channel.live:
+                key = ("sandbox", "", "")  # one sandbox account, whatever endpoint each names
+            accounts.setdefault(key, []).append(channel)
+    return accounts

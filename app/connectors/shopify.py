@@ -26,6 +26,7 @@ from app.connectors.shopify_orders import (
     order_lookups,
     order_name_search,
 )
+from app.connectors.shopify_returns import RETURN_LINES_QUERY, ReturnRead, return_from_shopify
 from app.domain import Money, Order
 from app.errors import OrderNotFound, ShopifyRejected
 
@@ -114,6 +115,12 @@ class ShopifyConnector:
         # The search matches by prefix in some shops: only the exact name is this order.
         exact = [n for n in nodes if isinstance(n, Mapping) and n.get("name") == value]
         return exact[0] if exact else None
+
+    async def read_return(self, return_id: str) -> ReturnRead | None:
+        """A Return's order and the lines asked for, as Shopify holds them; None for no such Return."""
+        data = await self.admin.execute("ReturnLines", RETURN_LINES_QUERY, {"id": return_id}, retry=READS)
+        node = payload.optional_obj(data, "return", "Shopify")
+        return None if node is None else return_from_shopify(node)
 
     # --- Refunds -------------------------------------------------------------------------
 

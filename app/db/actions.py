@@ -99,6 +99,22 @@ async def refunds_on(session: AsyncSession, order_id: str) -> Sequence[ShopifyRe
     return result.scalars().all()
 
 
+async def has_unnamed_pending_exchanges(session: AsyncSession, channel: str) -> bool:
+    """Whether an exchange of `channel` is waiting to learn which Return it made (its answer was lost)."""
+    made_by = Action.shopify["return_id"].as_string()
+    found = await session.scalar(
+        select(Action.id)
+        .where(
+            Action.status.in_((ActionState.submitted, ActionState.unknown)),
+            Action.kind == Resolution.exchange,
+            Action.channel == channel,
+            made_by.is_(None),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def pending_exchanges(session: AsyncSession, return_id: str, order_id: str | None) -> Sequence[Action]:
     """Exchanges not yet settled that made this Return, or that may have made it without knowing
     (on the same order, the answer naming the Return was lost)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo
 
@@ -87,6 +88,9 @@ class AnnualHoliday(BaseModel):
     return_by: MonthDay
 
     def for_year(self, year: int) -> HolidayPeriod:
+        return _period_of_year(self, year)
+
+    def _period(self, year: int) -> HolidayPeriod:
         start = date.fromisoformat(f"{year}-{self.placed_from}")
         end = date.fromisoformat(f"{year}-{self.placed_to}")
         if end < start:
@@ -99,6 +103,42 @@ class AnnualHoliday(BaseModel):
     def periods_around(self, placed: date) -> list[HolidayPeriod]:
         # A period may straddle New Year, so the one that started the year before can still cover `placed`.
         return [self.for_year(placed.year - 1), self.for_year(placed.year)]
+
+
+@cache
+def _period_of_year(rule: AnnualHoliday, year: int) -> HolidayPeriod:
+    # Policies live as long as the process and a decision asks for two years: worked out once each.
+    return rule._period(year)
+
+
+class HolidayCalendar(BaseModel):
+    """Holiday periods: a rule for every year, and a year's own period where the platform announced one.
+
+    A period in `years` takes the place of the yearly rule for the year it starts in: Amazon announces
+    each year's dates in Seller Central, and until it does the rule stands for that year.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    every_year: AnnualHoliday | None = None
+    years: list[HolidayPeriod] = []
+
+    @model_validator(mode="after")
+    def _one_period_a_year(self) -> Self:
+        starts = [period.placed_from.year for period in self.years]
+        twice = sorted({year for year in starts if starts.count(year) > 1})
+        if twice:
+            raise ValueError(f"more than one period starting in {', '.join(map(str, twice))}")
+        return self
+
+    def periods_around(self, placed: date) -> list[HolidayPeriod]:
+        """The periods that may cover an order placed on `placed` (this year's and last year's)."""
+        wanted = (placed.year - 1, placed.year)
+        announced = {period.placed_from.year: period for period in self.years}
+        periods = [announced[year] for year in wanted if year in announced]
+        if self.every_year is not None:
+            periods += [self.every_year.for_year(year) for year in wanted if year not in announced]
+        return periods
 
 
 @dataclass(frozen=True)

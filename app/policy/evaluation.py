@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.domain import Classification, ExplanationStep, Fault, PolicyResult
+from app.domain import Classification, ExplanationStep, Fault, Order, PolicyResult
 
 
 class Trace:
@@ -16,6 +16,12 @@ class Trace:
 
     def add(self, rule: str, result: str) -> None:
         self.steps.append(ExplanationStep(rule=rule, result=result, policy=self.policy_ref))
+
+
+def explain_missing(order: Order, trace: Trace) -> None:
+    """What the channel's answer left out and what was taken instead: a decision made on it says so."""
+    for note in order.missing:
+        trace.add("order.missing", note)
 
 
 @dataclass(frozen=True)

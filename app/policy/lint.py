@@ -2,8 +2,9 @@
 
 Amazon's communication rules forbid steering a buyer off Amazon: no outside links, no email addresses or
 phone numbers, no offer Amazon's flow does not make (store credit, gift cards, discounts, a refund paid
-directly), no request for feedback or reviews. The rules are data (`data/amazon-us-compliance.yaml`);
-each finding names the line of the template.
+directly), no request for feedback or reviews. The rules are data, one file per marketplace
+(`data/amazon-us-compliance.yaml`, `data/amazon-ca-compliance.yaml`: each allows its own marketplace's
+domain, and Amazon.ca's reads French too); each finding names the line of the template.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.policy.policy_file import read_policy_file
 
 COMPLIANCE_FILE: Traversable = files("app.policy") / "data" / "amazon-us-compliance.yaml"
+CA_COMPLIANCE_FILE: Traversable = files("app.policy") / "data" / "amazon-ca-compliance.yaml"
+COMPLIANCE_FILES = (COMPLIANCE_FILE, CA_COMPLIANCE_FILE)
 
 
 def _compiles(pattern: str) -> str:

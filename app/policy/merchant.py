@@ -1,7 +1,8 @@
 """A merchant's own return policy (Shopify): the store decides, and wants to keep the customer.
 
 The policy is a YAML file per channel, validated by `MerchantPolicy`. Amounts are in the shop's currency,
-the one `Order.currency` carries, in which every threshold compares.
+the one `Order.currency` carries (Shopify's shopMoney), in which every threshold compares; a policy that
+names its `currency` compares no threshold with an order in another one.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.domain import (
     Classification,
+    CurrencyCode,
     Fault,
-    Locale,
     Market,
     Money,
     Order,
@@ -29,7 +30,8 @@ from app.domain import (
     ReturnRequest,
 )
 from app.policy.dates import AnnualHoliday, local_date, resolve_delivery, return_window
-from app.policy.evaluation import Evaluation, Trace
+from app.policy.evaluation import Evaluation, Trace, explain_missing
+from app.policy.language import Locales
 from app.policy.merchant_rules import Defaults, LineRule, Outcome, ReturnFacts, Rule
 from app.policy.policy_file import Days
 from app.policy.returned import (
@@ -64,30 +66,13 @@ class Window(_Section):
     holiday: AnnualHoliday | None = None
 
 
-class RegionLocale(_Section):
-    country: str
-    region: str
-    locale: Locale
-
-
-class Locales(_Section):
-    offered: list[Locale] = Field(min_length=1)
-    default: Locale
-    by_region: list[RegionLocale] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _only_offered(self) -> Self:
-        used = {self.default, *(rule.locale for rule in self.by_region)}
-        unknown = sorted(locale.value for locale in used if locale not in self.offered)
-        if unknown:
-            raise ValueError(f"{', '.join(unknown)} used but not in offered")
-        return self
-
-
 class MerchantPolicy(_Section):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)
     version: str = Field(min_length=1, max_length=50)
     template_set: str
+    currency: CurrencyCode | None = Field(
+        default=None, description="The currency of the policy's amounts; absent: the shop's, whatever it is."
+    )
     reasons: dict[Reason, Fault]
     window: Window
     defaults: Defaults
@@ -146,6 +131,7 @@ BUILT_IN_STEPS = frozenset(
         "ineligible",
         "restocking_fee",
         "store_credit_bonus",
+        "currency",
     }
 )
 
@@ -188,6 +174,7 @@ def evaluate_merchant(
     never carries a restocking fee.
     """
     trace = Trace(policy.ref)
+    explain_missing(order, trace)
     requested = requested_lines(order, request)
     fault = policy.reasons[request.reason]
     trace.add("shopify.fault", f"{request.reason}: {fault} fault")
@@ -204,6 +191,7 @@ def evaluate_merchant(
         window_ends=None,
         lines=[returned.line for returned in requested.lines],
         value=Money.zero(order.currency),
+        amounts_in=policy.currency or order.currency,
         ship_to_country=order.ship_to_country,
         ship_to_region=order.ship_to_region,
         earlier_returns_at=order.earlier_returns_at,
@@ -215,6 +203,12 @@ def evaluate_merchant(
         "shopify.returned_value",
         describe(RequestedLines(returnable), value) if returnable else "no returnable lines",
     )
+    if facts.amounts_in != order.currency:
+        trace.add(
+            "shopify.currency",
+            f"the shop's currency is {order.currency}, the policy's amounts are in {facts.amounts_in}: "
+            "no amount threshold is compared",
+        )
 
     defaults = policy.defaults
     state = _State(

@@ -97,6 +97,7 @@ class ReturnFacts:
     window_ends: date | None
     lines: Sequence[OrderLine]  # the lines that can come back
     value: Money
+    amounts_in: str  # the currency of the policy's amounts: a value in another is never compared
     ship_to_country: str | None
     ship_to_region: str | None
     earlier_returns_at: Sequence[datetime]
@@ -170,7 +171,7 @@ class Conditions(_Data):
                 return None
             found.append(", ".join(line.sku or line.title for line in matching))
         if self.returned_value is not None:
-            if not self.returned_value.holds(facts.value.amount):
+            if facts.value.currency != facts.amounts_in or not self.returned_value.holds(facts.value.amount):
                 return None
             found.append(f"returned value {format_money(facts.value)} {self.returned_value.describe()}")
         if self.ship_to_country is not None:

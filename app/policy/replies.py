@@ -7,7 +7,7 @@ in a sandbox with strict undefined variables, and read from the package so an in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -58,10 +58,9 @@ class ReplyBook:
         cls,
         root: Traversable | Path = TEMPLATES,
         *,
-        amazon_sets: Collection[str],
-        compliance: ComplianceRules | None = None,
+        amazon_sets: Mapping[str, ComplianceRules],
     ) -> ReplyBook:
-        """Read `root`; a template of a set in `amazon_sets` that breaks Amazon's rules is refused."""
+        """Read `root`; a template of a set in `amazon_sets` that breaks the set's rules is refused."""
         sources: dict[str, str] = {}
         origins: dict[str, str] = {}
         for set_dir in sorted(root.iterdir(), key=lambda entry: entry.name):
@@ -77,7 +76,7 @@ class ReplyBook:
                     )
                 source = entry.read_text(encoding="utf-8")
                 if set_dir.name in amazon_sets:
-                    findings = lint_amazon_reply(source, compliance)
+                    findings = lint_amazon_reply(source, amazon_sets[set_dir.name])
                     if findings:
                         problems = "; ".join(str(finding) for finding in findings)
                         raise PolicyFileError(str(entry), f"breaks Amazon's communication rules: {problems}")

@@ -153,6 +153,10 @@ class Actions:
             await self.reconcile(action.id)
         return len(stale)
 
+    async def has_unnamed_pending_exchanges(self, channel: str) -> bool:
+        async with self._database.reading() as session:
+            return await rows.has_unnamed_pending_exchanges(session, channel)
+
     async def pending_exchanges(self, return_id: str, order_id: str | None) -> list[Action]:
         async with self._database.reading() as session:
             return list(await rows.pending_exchanges(session, return_id, order_id))

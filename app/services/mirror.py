@@ -19,11 +19,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import metrics
 from app.channels import AmazonChannel, Channel
 from app.connectors.amazon import seller_account
+from app.connectors.amazon_orders import channel_of
 from app.connectors.order_mirror import Mirrored
 from app.db import mirror as rows
 from app.db.database import Database
 from app.domain import Order
-from app.errors import DatabaseUnavailable
+from app.errors import DatabaseUnavailable, UnsupportedMarketplace, UpstreamError
 
 log = structlog.get_logger(__name__)
 
@@ -58,16 +59,13 @@ class SellerAccount:
     def mirror_days(self) -> int:
         return max(channel.mirror_days for channel in self.channels)
 
-    def channel_for(self, order: Mapping[str, Any]) -> AmazonChannel | None:
-        """The channel an SP-API order belongs to: the one selling on its marketplace.
-
-        An account of one channel takes every order as that channel's, as getOrder does.
-        """
-        if len(self.channels) == 1:
-            return self.channels[0]
-        sales = order.get("salesChannel")
-        marketplace = sales.get("marketplaceId") if isinstance(sales, Mapping) else None
-        return next((channel for channel in self.channels if channel.marketplace_id == marketplace), None)
+    def channel_for(self, order: Mapping[str, Any]) -> tuple[AmazonChannel, list[str]] | None:
+        """The channel an SP-API order belongs to, and what was assumed to tell it; None when no channel
+        of the account sells on its marketplace (it is not mirrored: getOrder would refuse it too)."""
+        try:
+            return channel_of({"order": order}, self.channels)
+        except (UnsupportedMarketplace, UpstreamError):
+            return None
 
     def describe(self) -> str:
         return f"{self.key} ({', '.join(channel.key for channel in self.channels)})"

@@ -164,12 +164,13 @@ class MirrorSync:
         copies: list[rows.OrderCopy] = []
         skipped = 0
         for raw in orders:
-            channel = self.account.channel_for(raw)
-            if channel is None:
+            found = self.account.channel_for(raw)
+            if found is None:
                 reason = "marketplace"
             else:
+                channel, assumed = found
                 try:
-                    copy = copy_of(order_from_amazon({"order": raw}, channel, sandbox=False))
+                    copy = copy_of(order_from_amazon({"order": raw}, channel, sandbox=False, assumed=assumed))
                 except UpstreamError:
                     copy = None  # getOrder will say what is wrong with it, to the request that needs it
                 if copy is not None:

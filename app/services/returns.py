@@ -4,20 +4,22 @@ claim the Idempotency-Key, resolve the order, decide, persist, record.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
+from app.connectors.base import OrderSource
 from app.connectors.registry import Connectors
 from app.db import decisions
 from app.db.database import Database
 from app.db.decisions import Origin
-from app.domain import Decision, ExplanationStep, LineView, Market, Order, OrderView, ReturnRequest
-from app.errors import ChannelMismatch, OrderNotFound
+from app.domain import Decision, ExplanationStep, LineView, Market, Order, OrderView, Platform, ReturnRequest
+from app.errors import AmbiguousOrderRef, ChannelMismatch, OrderNotFound
 from app.policy import PolicyBook
 from app.services.idempotency import Idempotency, Replay
 
@@ -59,11 +61,13 @@ class Routing:
         fingerprint: str = "",
         order: Order | None = None,
         session: AsyncSession | None = None,
+        notes: Sequence[ExplanationStep] = (),
     ) -> Routed:
         """Decide `request` and store the decision; with an `idempotency_key`, at most once per key.
 
         `order` is the order when the caller resolved it already; `session` is the caller's own
-        transaction to store the decision in (a webhook's effect is written with its event).
+        transaction to store the decision in (a webhook's effect is written with its event); `notes`
+        head the explanation (what the caller had to assume to make the request).
         """
         key_owner = origin.api_key_id or ""
         async with self._idempotency.claim(key_owner, idempotency_key, fingerprint) as claim:
@@ -71,7 +75,7 @@ class Routing:
                 return Routed(replay=claim.replay)
             if order is None:
                 order = await self.resolve_order(request)
-            decision = self.decide(order, request, now)
+            decision = self.decide(order, request, now, notes)
             encoded = decisions.encode(decision, order, request, origin)
             await decisions.save(self._database, encoded, completes=claim.record(201), session=session)
             claim.completed = True
@@ -79,21 +83,26 @@ class Routing:
         return Routed(decision=decision, answer=encoded.answer)
 
     async def resolve_order(self, request: ReturnRequest) -> Order:
-        """The order behind the request, from the first channel that has it."""
-        candidates = self._orders.candidates(request.order_ref, request.channel)
-        for source in candidates:
-            try:
-                order = await source.resolve_order(request.order_ref)
-            except OrderNotFound:
-                if source is candidates[-1]:
-                    raise
-                continue
-            if request.channel is not None and order.channel != request.channel:
-                raise ChannelMismatch(f"Order {request.order_ref!r} belongs to channel {order.channel}.")
-            return order
-        raise AssertionError("candidates() never answers an empty list")
+        """The order behind the request, from the channel that has it.
 
-    def decide(self, order: Order, request: ReturnRequest, now: datetime) -> Decision:
+        Amazon order ids are unique across Amazon: the first seller account that has it answers. A
+        Shopify order name may be taken in several stores: each is asked, and a name found in more
+        than one is `AmbiguousOrderRef` unless the request names its channel.
+        """
+        candidates = self._orders.candidates(request.order_ref, request.channel)
+        if len(candidates) == 1:
+            order = await candidates[0].resolve_order(request.order_ref)
+        elif candidates[0].channel.platform is Platform.shopify:
+            order = await _the_only_one(candidates, request.order_ref)
+        else:
+            order = await _the_first(candidates, request.order_ref)
+        if request.channel is not None and order.channel != request.channel:
+            raise ChannelMismatch(f"Order {request.order_ref!r} belongs to channel {order.channel}.")
+        return order
+
+    def decide(
+        self, order: Order, request: ReturnRequest, now: datetime, notes: Sequence[ExplanationStep] = ()
+    ) -> Decision:
         """Everything but the I/O: the policy's verdict, shaped as the contract's decision."""
         as_of = request.as_of or now
         verdict = self._policy.decide(order, request, self._markets[order.channel], as_of)
@@ -113,7 +122,7 @@ class Routing:
             template=verdict.template,
             queue=verdict.queue,
             sandbox=order.sandbox,
-            explanation=[*where_from(order), *verdict.explanation],
+            explanation=[*where_from(order), *notes, *verdict.explanation],
         )
 
 
@@ -123,6 +132,37 @@ def where_from(order: Order) -> list[ExplanationStep]:
         return []
     synced = order.mirrored_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return [ExplanationStep(rule="order.source", result=f"order from mirror, synced {synced}")]
+
+
+async def _the_first(sources: Sequence[OrderSource], order_ref: str) -> Order:
+    for source in sources[:-1]:
+        try:
+            return await source.resolve_order(order_ref)
+        except OrderNotFound:
+            continue
+    return await sources[-1].resolve_order(order_ref)
+
+
+async def _the_only_one(sources: Sequence[OrderSource], order_ref: str) -> Order:
+    answers = await asyncio.gather(
+        *(source.resolve_order(order_ref) for source in sources), return_exceptions=True
+    )
+    found = [answer for answer in answers if isinstance(answer, Order)]
+    for answer in answers:
+        # An upstream that could not answer might hold the order too: which one is meant is not known.
+        if isinstance(answer, BaseException) and not isinstance(answer, OrderNotFound):
+            raise answer
+    if len(found) > 1:
+        channels = [order.channel for order in found]
+        raise AmbiguousOrderRef(
+            f"Order {order_ref!r} is in more than one store ({', '.join(channels)}); "
+            "name the `channel` it belongs to.",
+            extra={"channels": channels},
+        )
+    if found:
+        return found[0]
+    keys = ", ".join(source.channel.key for source in sources)
+    raise OrderNotFound(f"No order {order_ref.strip()!r} in any of the channels {keys}.")
 
 
 def view_of(order: Order) -> OrderView:

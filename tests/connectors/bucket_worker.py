@@ -18,7 +18,6 @@ from redis.asyncio import Redis
 
 from app.channels import AmazonChannel
 from app.connectors.registry import Connectors
-from app.domain import Locale
 from app.errors import UpstreamRateLimited
 
 CONCURRENCY = 8
@@ -31,7 +30,6 @@ async def work(
         key="amazon_us",
         timezone="America/Los_Angeles",
         currency="USD",
-        default_locale=Locale.en_us,
         marketplace_id="ATVPDKIKX0DER",
         endpoint=standin,
         lwa_token_url=standin + "/auth/o2/token",

@@ -16,12 +16,13 @@ from redis.asyncio import Redis
 
 import app.connectors
 from app.channels import AmazonChannel, ShopifyChannel
-from app.domain import Locale
 from tests.fakes.shopify_schema import admin_schema
 from tests.vendor import AMAZON_ORDERS_MODEL
 
 FIXTURES = Path(app.connectors.__file__).parent / "fixtures"
 AMAZON_FIXTURES = sorted((FIXTURES / "amazon_us").glob("*.json"))
+# The sandbox seller account's orders: every marketplace's (Amazon.com, .ca, .com.mx, .com.br).
+ALL_AMAZON_FIXTURES = sorted(FIXTURES.glob("amazon_*/*.json"))
 SHOPIFY_FIXTURES = sorted((FIXTURES / "shopify_ca").glob("*.json"))
 # What Amazon and Shopify publish as sample answers and payloads (see SOURCES.md there).
 PUBLISHED = Path(__file__).resolve().parents[1] / "fixtures" / "published"
@@ -33,7 +34,6 @@ def amazon_channel() -> AmazonChannel:
         key="amazon_us",
         timezone="America/Los_Angeles",
         currency="USD",
-        default_locale=Locale.en_us,
         transit_days=5,
         marketplace_id="ATVPDKIKX0DER",
         endpoint="https://sellingpartnerapi-na.amazon.com",
@@ -47,7 +47,6 @@ def shopify_channel() -> ShopifyChannel:
         key="shopify_ca",
         timezone="America/Toronto",
         currency="CAD",
-        default_locale=Locale.en_ca,
         transit_days=5,
         shop_domain=None,
         api_version="2026-10",

@@ -26,6 +26,7 @@ from app.errors import (
     OrderNotFound,
     ProblemError,
     RateLimitWaitTooLong,
+    UnsupportedMarketplace,
     UpstreamAuthFailed,
     UpstreamBadResponse,
     UpstreamError,
@@ -96,7 +97,12 @@ class Rig:
 
 @pytest.fixture
 def rig_for(channel: AmazonChannel, http: httpx.AsyncClient) -> Callable[..., Rig]:
-    def build(limit: Limit = GET_ORDER_LIMIT, max_wait: float = 10.0, max_age: float = 30.0) -> Rig:
+    def build(
+        limit: Limit = GET_ORDER_LIMIT,
+        max_wait: float = 10.0,
+        max_age: float = 30.0,
+        channels: list[AmazonChannel] | None = None,
+    ) -> Rig:
         sleeps, token_clock, cache_clock, bucket_clock = Sleeps(), Clock(), Clock(), Clock()
         assert channel.lwa_client_id
         assert channel.lwa_client_secret
@@ -126,7 +132,7 @@ def rig_for(channel: AmazonChannel, http: httpx.AsyncClient) -> Callable[..., Ri
             decode=Order.model_validate_json,
         )
         connector = AmazonConnector(
-            channel, http, tokens=tokens, limiter=limiter, orders=orders, sleep=sleeps
+            channels or [channel], http, tokens=tokens, limiter=limiter, orders=orders, sleep=sleeps
         )
         return Rig(connector, sleeps, token_clock, cache_clock)
 
@@ -197,18 +203,22 @@ async def test_get_order_asks_for_what_the_decision_needs_and_answers_a_live_ord
     }
 
 
-async def test_the_published_get_order_example_is_answered_as_an_order(
-    rig: Rig, mock: respx.MockRouter, channel: AmazonChannel
+async def test_the_published_get_order_example_is_answered_as_an_order_of_its_marketplace(
+    rig_for: Callable[..., Rig], mock: respx.MockRouter, channel: AmazonChannel
 ) -> None:
     example = json.loads((PUBLISHED / "amazon" / "getOrder.example.json").read_text(encoding="utf-8"))
-    order_id = example["order"]["orderId"]
+    order_id = example["order"]["orderId"]  # an Amazon.co.uk order
+    uk = dataclasses.replace(channel, key="amazon_uk", marketplace_id="A1F83G8C2ARO7P")
     token_route(mock)
     mock.get(f"{ENDPOINT}/orders/2026-01-01/orders/{order_id}").respond(200, json=example)
 
-    order = await rig.connector.resolve_order(order_id)
+    order = await rig_for(channels=[channel, uk]).connector.resolve_order(order_id)
 
-    assert order == order_from_amazon(example, channel, sandbox=False)
-    assert (order.order_ref, order.currency, str(order.total.amount)) == (order_id, "GBP", "103.97")
+    assert order == order_from_amazon(example, uk, sandbox=False)
+    assert (order.order_ref, order.channel, order.currency) == (order_id, "amazon_uk", "GBP")
+    assert str(order.total.amount) == "103.97"
+    with pytest.raises(UnsupportedMarketplace, match="A1F83G8C2ARO7P, which no channel"):
+        await rig_for(channels=[channel]).connector.resolve_order(order_id)
 
 
 async def test_the_published_sandbox_refusal_is_a_validation_problem(

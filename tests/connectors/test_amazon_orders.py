@@ -14,10 +14,10 @@ import jsonschema
 import pytest
 
 from app.channels import AmazonChannel
-from app.connectors.amazon_orders import INCLUDED_DATA, order_from_amazon
+from app.connectors.amazon_orders import INCLUDED_DATA, channel_of, order_from_amazon
 from app.domain import DeliverySource, Fulfillment, Money, Platform
-from app.errors import UpstreamError
-from tests.connectors.conftest import AMAZON_FIXTURES
+from app.errors import UnsupportedMarketplace, UpstreamError
+from tests.connectors.conftest import ALL_AMAZON_FIXTURES, AMAZON_FIXTURES
 
 Payload = Callable[[str], dict[str, Any]]
 KETTLE = "113-4567890-1234567"
@@ -64,7 +64,7 @@ def test_there_is_a_fixture_for_each_case() -> None:
     assert {KETTLE, FBA_TWO_LINES, OLD_MERCHANT, UNSHIPPED, FBA_HOLIDAY, NO_PROMISE} <= names
 
 
-@pytest.mark.parametrize("path", AMAZON_FIXTURES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ALL_AMAZON_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_fixture_validates_against_get_order_response(
     path: Any, get_order_validator: jsonschema.Draft4Validator
 ) -> None:
@@ -461,3 +461,61 @@ def test_malformed_payload_is_an_upstream_error(
         order_from_amazon(body, amazon_channel)
     assert mentions in caught.value.detail
     assert caught.value.status == 502
+
+
+# --- Which channel of a seller account an order belongs to ---------------------------------
+
+
+def _channels(amazon_channel: AmazonChannel) -> list[AmazonChannel]:
+    ca = dataclasses.replace(amazon_channel, key="amazon_ca", marketplace_id="A2EUQ1WTGCTBG2", currency="CAD")
+    return [amazon_channel, ca]
+
+
+def test_the_marketplace_picks_the_channel(amazon_payload: Payload, amazon_channel: AmazonChannel) -> None:
+    us, ca = _channels(amazon_channel)
+    body = amazon_payload(KETTLE)
+
+    assert channel_of(body, [us, ca]) == (us, [])
+    body["order"]["salesChannel"]["marketplaceId"] = "A2EUQ1WTGCTBG2"
+    assert channel_of(body, [us, ca]) == (ca, [])
+
+
+def test_a_marketplace_without_a_channel_is_unsupported(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    body = amazon_payload(KETTLE)
+    body["order"]["salesChannel"]["marketplaceId"] = "A1AM78C64UM0Y8"
+
+    with pytest.raises(UnsupportedMarketplace) as raised:
+        channel_of(body, _channels(amazon_channel))
+
+    assert raised.value.extra == {"marketplace_id": "A1AM78C64UM0Y8"}
+    assert raised.value.detail == (
+        "Amazon order 113-4567890-1234567 is from marketplace A1AM78C64UM0Y8 (Amazon.com.mx), which no "
+        "channel is configured for (configured: ATVPDKIKX0DER for amazon_us, A2EUQ1WTGCTBG2 for amazon_ca); "
+        "it is not decided under another marketplace's policy."
+    )
+
+
+def test_without_a_marketplace_the_currency_tells_the_channel_and_the_decision_says_so(
+    amazon_payload: Payload, amazon_channel: AmazonChannel
+) -> None:
+    us, ca = _channels(amazon_channel)
+    body = amazon_payload(KETTLE)
+    del body["order"]["salesChannel"]["marketplaceId"]  # optional in the model
+
+    chosen, assumed = channel_of(body, [us, ca])
+    order = order_from_amazon(body, chosen, assumed=assumed)
+
+    assert chosen is us
+    assert order.missing == [
+        "salesChannel.marketplaceId: not given; taken as ATVPDKIKX0DER (Amazon.com) of channel amazon_us "
+        "(its currency, USD)"
+    ]
+    assert channel_of(body, [us])[1] == [
+        "salesChannel.marketplaceId: not given; taken as ATVPDKIKX0DER (Amazon.com) of channel amazon_us "
+        "(the seller account's only channel)"
+    ]
+    twin = dataclasses.replace(ca, key="amazon_us2", currency="USD")
+    with pytest.raises(UnsupportedMarketplace, match="names no marketplace, and its currency"):
+        channel_of(body, [us, twin])

@@ -26,13 +26,20 @@ from app.connectors.amazon import AmazonConnector
 from app.connectors.lookups import LocalCache
 from app.connectors.ratelimit import LocalBuckets
 from app.domain import Fulfillment
-from app.errors import OrderNotFound, ProblemError, UpstreamAuthFailed, UpstreamBadResponse
+from app.errors import (
+    OrderNotFound,
+    ProblemError,
+    UnsupportedMarketplace,
+    UpstreamAuthFailed,
+    UpstreamBadResponse,
+)
 from tests.vendor import AMAZON_ORDERS_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 PRISM = ROOT / "node_modules" / ".bin" / "prism"
 TOKEN_URL = "https://lwa.test/auth/o2/token"
 ORDER_ID = "113-4567890-1234567"
+UK = "A1F83G8C2ARO7P"  # Amazon.co.uk, the marketplace of the model's example
 
 pytestmark = pytest.mark.skipif(not PRISM.exists(), reason="Prism is not installed: run `npm ci`")
 
@@ -99,9 +106,9 @@ def lwa() -> Iterator[respx.MockRouter]:
         yield mock
 
 
-def connector_with(channel: AmazonChannel, http: httpx.AsyncClient) -> AmazonConnector:
+def connector_with(channels: list[AmazonChannel], http: httpx.AsyncClient) -> AmazonConnector:
     return AmazonConnector.build(
-        channel, http, buckets=LocalBuckets(), cache=LocalCache(), max_wait=10.0, order_max_age=0.0
+        channels, http, buckets=LocalBuckets(), cache=LocalCache(), max_wait=10.0, order_max_age=0.0
     )
 
 
@@ -114,10 +121,12 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 async def test_get_order_passes_the_models_validation_and_its_example_normalises(
     channel: AmazonChannel, http: httpx.AsyncClient, lwa: respx.MockRouter
 ) -> None:
-    connector = connector_with(channel, http)
+    # Prism answers getOrder's own example (an Amazon.co.uk order), whatever id is asked for: a seller
+    # account with a channel on Amazon.co.uk takes it as that channel's order.
+    uk = dataclasses.replace(channel, key="amazon_uk", marketplace_id=UK)
+    connector = connector_with([channel, uk], http)
     order = await connector.resolve_order(ORDER_ID)
-    # Prism answers getOrder's own example (an Amazon.co.uk order), whatever id is asked for.
-    assert order.order_id == "202-1234567-8901234"
+    assert (order.order_id, order.channel) == ("202-1234567-8901234", "amazon_uk")
     assert order.sandbox is False
     assert order.fulfillment is Fulfillment.merchant
     assert order.currency == "GBP"
@@ -127,6 +136,16 @@ async def test_get_order_passes_the_models_validation_and_its_example_normalises
     ]
     assert order.shipped_at is not None
     assert order.delivered_at is not None
+
+
+async def test_the_example_is_refused_by_an_account_with_no_channel_on_its_marketplace(
+    channel: AmazonChannel, http: httpx.AsyncClient, lwa: respx.MockRouter
+) -> None:
+    with pytest.raises(UnsupportedMarketplace) as raised:
+        await connector_with([channel], http).resolve_order(ORDER_ID)
+    assert raised.value.status == 422
+    assert raised.value.extra == {"marketplace_id": UK}
+    assert f"marketplace {UK}" in raised.value.detail
 
 
 async def test_a_request_the_model_does_not_allow_is_refused_by_the_mock(
@@ -149,6 +168,6 @@ async def test_the_models_error_answers_map_to_the_services_errors(
 ) -> None:
     # `Prefer: code=N` makes Prism answer the model's response N (an `ErrorList` built from its schema).
     async with httpx.AsyncClient(headers={"Prefer": f"code={status}"}) as http:
-        connector = connector_with(channel, http)
+        connector = connector_with([channel], http)
         with pytest.raises(error):
             await connector.resolve_order(ORDER_ID)

@@ -19,7 +19,6 @@ from pydantic import SecretStr
 from app.channels import AmazonChannel
 from app.connectors.amazon_reports import LIMITS, AmazonReports, ReportFailed
 from app.connectors.ratelimit import LocalBuckets, RateLimiter
-from app.domain import Locale
 from app.runtime import Runtime
 from app.services.outcome_jobs import OutcomeJobs, Schedule
 from tests.vendor import VENDOR
@@ -43,7 +42,6 @@ def channel() -> AmazonChannel:
         key="amazon_us",
         timezone="America/Los_Angeles",
         currency="USD",
-        default_locale=Locale.en_us,
         marketplace_id="ATVPDKIKX0DER",
         endpoint=ENDPOINT,
         lwa_token_url=TOKEN_URL,

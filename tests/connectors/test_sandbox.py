@@ -15,20 +15,20 @@ from app.connectors import sandbox
 from app.connectors.base import OrderSource
 from app.connectors.sandbox import SandboxConnector
 from app.domain import Platform
-from app.errors import OrderNotFound
-from tests.connectors.conftest import AMAZON_FIXTURES, SHOPIFY_FIXTURES
+from app.errors import OrderNotFound, UnsupportedMarketplace
+from tests.connectors.conftest import ALL_AMAZON_FIXTURES, AMAZON_FIXTURES, SHOPIFY_FIXTURES
 
 KETTLE = "113-4567890-1234567"
 
 
 @pytest.fixture(scope="module")
 def amazon_sandbox(amazon_channel: AmazonChannel) -> SandboxConnector:
-    return SandboxConnector(amazon_channel)
+    return SandboxConnector([amazon_channel])
 
 
 @pytest.fixture(scope="module")
 def shopify_sandbox(shopify_channel: ShopifyChannel) -> SandboxConnector:
-    return SandboxConnector(shopify_channel)
+    return SandboxConnector([shopify_channel])
 
 
 def test_it_is_an_order_source(amazon_sandbox: SandboxConnector, amazon_channel: AmazonChannel) -> None:
@@ -39,7 +39,9 @@ def test_it_is_an_order_source(amazon_sandbox: SandboxConnector, amazon_channel:
 def test_order_refs_list_every_fixture(
     amazon_sandbox: SandboxConnector, shopify_sandbox: SandboxConnector
 ) -> None:
-    assert amazon_sandbox.order_refs() == sorted(path.stem for path in AMAZON_FIXTURES)
+    # The Amazon sandbox is one seller account: it holds every marketplace's fixtures.
+    assert amazon_sandbox.order_refs() == sorted(path.stem for path in ALL_AMAZON_FIXTURES)
+    assert set(amazon_sandbox.order_refs()) > {path.stem for path in AMAZON_FIXTURES}
     assert shopify_sandbox.order_refs() == sorted(json.loads(p.read_text())["name"] for p in SHOPIFY_FIXTURES)
     assert "#1001" in shopify_sandbox.order_refs()
 
@@ -133,7 +135,7 @@ async def test_bare_number_prefers_the_order_name(
     _write_order(folder, template, "7001", "#5001")
     _write_order(folder, template, "8001", "#1")
     monkeypatch.setattr(sandbox, "_FIXTURES", tmp_path)
-    source = SandboxConnector(shopify_channel)
+    source = SandboxConnector([shopify_channel])
 
     assert (await source.resolve_order("5001")).order_ref == "#5001"
     assert (await source.resolve_order("7001")).order_ref == "#7001"
@@ -141,7 +143,22 @@ async def test_bare_number_prefers_the_order_name(
 
 
 async def test_channel_without_fixtures_is_an_empty_sandbox(shopify_channel: ShopifyChannel) -> None:
-    source = SandboxConnector(dataclasses.replace(shopify_channel, key="shopify_fr"))
+    source = SandboxConnector([dataclasses.replace(shopify_channel, key="shopify_fr")])
     assert source.order_refs() == []
     with pytest.raises(OrderNotFound, match="shopify_fr"):
         await source.resolve_order("#1001")
+
+
+async def test_the_amazon_sandbox_is_one_seller_account_across_marketplaces(
+    amazon_channel: AmazonChannel,
+) -> None:
+    amazon_ca = dataclasses.replace(amazon_channel, key="amazon_ca", marketplace_id="A2EUQ1WTGCTBG2")
+    us_only = SandboxConnector([amazon_channel])
+    both = SandboxConnector([amazon_channel, amazon_ca])
+
+    with pytest.raises(UnsupportedMarketplace, match=r"A2EUQ1WTGCTBG2 \(Amazon\.ca\)"):
+        await us_only.resolve_order("701-4455667-1234501")
+    assert (await both.resolve_order("701-4455667-1234501")).channel == "amazon_ca"
+    assert (await both.resolve_order(KETTLE)).channel == "amazon_us"
+    with pytest.raises(UnsupportedMarketplace, match=r"A1AM78C64UM0Y8 \(Amazon\.com\.mx\)"):
+        await both.resolve_order("702-1234567-5678905")

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from app.channels import ShopifyChannel
-from app.connectors import shopify_actions
+from app.connectors import shopify_actions, shopify_returns
 from app.connectors.shopify import ShopifyConnector
 from app.connectors.shopify_throttle import CostThrottle
 from app.domain import Money
@@ -25,8 +25,9 @@ from tests.fakes.shopify_admin import ADMIN_URL, TOKEN, FakeShopify
 
 Node = Callable[[str], dict[str, Any]]
 DOCUMENTS = {
-    name: getattr(shopify_actions, name)
-    for name in dir(shopify_actions)
+    name: getattr(module, name)
+    for module in (shopify_actions, shopify_returns)
+    for name in dir(module)
     if name.endswith(("_QUERY", "_MUTATION"))
 }
 
@@ -37,7 +38,6 @@ def channel(shopify_channel: ShopifyChannel) -> ShopifyChannel:
         key=shopify_channel.key,
         timezone=shopify_channel.timezone,
         currency="CAD",
-        default_locale=shopify_channel.default_locale,
         shop_domain=None,
         api_version="2026-10",
         admin_url_override=ADMIN_URL,

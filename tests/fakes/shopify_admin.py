@@ -48,7 +48,10 @@ class FakeShopify:
     before: dict[str, list[httpx.Response]] = field(default_factory=dict)  # answers instead of running
     timeouts_after: Counter[str] = field(default_factory=Counter)  # runs, then the answer is lost
     latency: float = 0.0
+    # Returns customers asked for (returns/request), as `return(id:)` reads them: {order_id, lines}.
+    requested: dict[str, dict[str, Any]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(900_000))
+    _line_of_fulfillment_line: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def with_fixtures(cls) -> FakeShopify:
@@ -126,6 +129,7 @@ class FakeShopify:
             "order": lambda _info, id, **_: self._order(id),
             "orders": lambda _info, query, **_: self._orders_named(query),
             "customer": lambda _info, id: self._customer(id),
+            "return": lambda _info, id: self._return(id),
             "refundCreate": self._refund_create,
             "returnCreate": lambda _info, returnInput: self._return_create(returnInput),
             "returnProcess": lambda _info, input: self._return_process(input),
@@ -157,7 +161,37 @@ class FakeShopify:
                 for line in node["lineItems"]["nodes"]
             ]
             fulfillment["fulfillmentLineItems"] = lambda _info, lines=lines, **_: {"nodes": lines}
+            self._line_of_fulfillment_line.update({line["id"]: line["lineItem"]["id"] for line in lines})
         return order
+
+    def _return(self, gid: str) -> dict[str, Any] | None:
+        """A Return read back: one the service created (`returnCreate`) or one a customer asked for."""
+        created = next((r for r in self.returns if r["id"] == gid), None)
+        if created is not None:
+            lines = [
+                {"quantity": line["quantity"], "lineItem": line["lineItem"], "reason": None}
+                for line in created["returnLineItems"]["nodes"]
+            ]
+            order_id = created["order_id"]
+        elif gid in self.requested:
+            order_id, lines = self.requested[gid]["order_id"], self.requested[gid]["lines"]
+        else:
+            return None
+        return {
+            "id": gid,
+            "order": {"id": order_id},
+            "returnLineItems": lambda _info, **_: {
+                "nodes": [
+                    {
+                        "__typename": "ReturnLineItem",
+                        "quantity": line["quantity"],
+                        "returnReasonDefinition": {"handle": line["reason"]} if line["reason"] else None,
+                        "fulfillmentLineItem": {"lineItem": {"id": line["lineItem"]}},
+                    }
+                    for line in lines
+                ]
+            },
+        }
 
     def paid(self, node: dict[str, Any]) -> Decimal:
         return Decimal(node["totalPriceSet"]["presentmentMoney"]["amount"])
@@ -245,6 +279,7 @@ class FakeShopify:
                         "id": f"gid://shopify/ReturnLineItem/{next(self._ids)}",
                         "quantity": line["quantity"],
                         "processedQuantity": 0,
+                        "lineItem": self._line_of_fulfillment_line.get(line["fulfillmentLineItemId"]),
                     }
                     for line in return_input["returnLineItems"]
                 ]

@@ -15,7 +15,9 @@ from app.policy import PolicyBook, Verdict
 LA = ZoneInfo("America/Los_Angeles")
 TORONTO = ZoneInfo("America/Toronto")
 
-AMAZON_US = Market(channel="amazon_us", platform=Platform.amazon, zone=LA, transit_days=5)
+AMAZON_US = Market(
+    channel="amazon_us", platform=Platform.amazon, zone=LA, transit_days=5, policy="amazon-us", currency="USD"
+)
 SHOPIFY_CA = Market(channel="shopify_ca", platform=Platform.shopify, zone=TORONTO, transit_days=5)
 
 
@@ -53,8 +55,8 @@ def amazon_order(**overrides: Any) -> Order:
         "delivered_at": la(2026, 10, 5, 14, 0),
         "delivered_at_source": "promised",
         "fulfillment": Fulfillment.merchant,
-        "currency": "USD",
-        "total": _total(lines, "USD"),
+        "currency": overrides.get("currency", "USD"),
+        "total": _total(lines, overrides.get("currency", "USD")),
         "lines": lines,
     }
     return Order.model_validate({**fields, **overrides})
@@ -72,8 +74,8 @@ def shopify_order(**overrides: Any) -> Order:
         "delivered_at": toronto(2026, 10, 5, 14, 0),
         "delivered_at_source": "carrier",
         "fulfillment": Fulfillment.shopify,
-        "currency": "CAD",
-        "total": _total(lines, "CAD"),
+        "currency": overrides.get("currency", "CAD"),
+        "total": _total(lines, overrides.get("currency", "CAD")),
         "ship_to_country": "CA",
         "ship_to_region": "ON",
         "lines": lines,

@@ -1,9 +1,11 @@
-"""Amazon US: windows in Los Angeles time, the holiday table, the late period, FBA and the agent's rules."""
+"""Amazon US: windows in Los Angeles time, the yearly holiday rule and its announced years, the late period,
+FBA and the agent's rules."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -17,9 +19,12 @@ from app.domain import (
     RefundTrigger,
     Resolution,
 )
+from app.policy import PolicyBook, PolicyFileError
+from app.policy.book import built_in_policy_file
 
 from .builders import Decide, amazon_order, la, line, result_of, rules
 
+AMAZON_US_FILE = built_in_policy_file("amazon-us")
 TWO_BUSINESS_DAYS = "refund within 2 business days of receiving the return"
 
 # Delivered at 03:00Z on Oct 10: still Oct 9 in Los Angeles, so the window's last day is Nov 8.
@@ -112,19 +117,71 @@ def test_holiday_period_starts_on_the_local_date(
     assert ("amazon.holiday_window" in rules(verdict)) is (window_ends == date(2027, 1, 31))
 
 
-def test_holiday_deadline_by_year_from_the_table(decide: Decide) -> None:
+def test_holiday_deadline_every_year_from_the_rule_and_the_announced_years(decide: Decide) -> None:
     placed_2025 = decide(
         amazon_order(placed_at=la(2025, 12, 10, 9, 0), delivered_at=la(2025, 12, 12, 9, 0)),
         la(2025, 12, 20, 9, 0),
     )
-    # 2027 has no entry yet: Amazon announces each year's holiday period, so none is assumed.
+    # No year after 2025 is listed: the yearly rule (placed Nov 1 - Dec 31, back by Jan 31) holds.
     placed_2027 = decide(
         amazon_order(placed_at=la(2027, 12, 10, 9, 0), delivered_at=la(2027, 12, 12, 9, 0)),
         la(2027, 12, 20, 9, 0),
     )
+    placed_2031 = decide(
+        amazon_order(placed_at=la(2031, 11, 1, 0, 5), delivered_at=la(2031, 11, 4, 9, 0)),
+        la(2031, 11, 20, 9, 0),
+    )
 
     assert placed_2025.policy.return_window_ends == date(2026, 1, 31)
-    assert placed_2027.policy.return_window_ends == date(2028, 1, 11)
+    assert placed_2027.policy.return_window_ends == date(2028, 1, 31)
+    assert placed_2031.policy.return_window_ends == date(2032, 1, 31)
+    assert result_of(placed_2027, "amazon.holiday_window") == (
+        "placed 2027-12-10, in the holiday period 2027-11-01 to 2027-12-31: window extended to 2028-01-31"
+    )
+
+
+def test_a_year_announced_in_seller_central_replaces_the_rule_for_that_year(tmp_path: Path) -> None:
+    text = AMAZON_US_FILE.read_text(encoding="utf-8")
+    announced = (
+        "    - placed_from: 2027-10-15\n      placed_to: 2027-12-24\n      return_by: 2028-01-15\n"
+        "      note: announced in Seller Central\n"
+    )
+    assert "  years:\n" in text
+    path = tmp_path / "amazon-us.yaml"
+    path.write_text(text.replace("  years:\n", "  years:\n" + announced), encoding="utf-8")
+    decide = Decide(PolicyBook.load({}, amazon_files=[path]))
+
+    october = decide(
+        amazon_order(placed_at=la(2027, 10, 20, 9, 0), delivered_at=la(2027, 10, 22, 9, 0)),
+        la(2027, 11, 1, 9, 0),
+    )
+    christmas_eve = decide(
+        amazon_order(placed_at=la(2027, 12, 24, 9, 0), delivered_at=la(2027, 12, 26, 9, 0)),
+        la(2027, 12, 30, 9, 0),
+    )
+    after_it = decide(
+        amazon_order(placed_at=la(2027, 12, 28, 9, 0), delivered_at=la(2027, 12, 30, 9, 0)),
+        la(2027, 12, 30, 9, 0),
+    )
+    next_year = decide(
+        amazon_order(placed_at=la(2028, 12, 10, 9, 0), delivered_at=la(2028, 12, 12, 9, 0)),
+        la(2028, 12, 20, 9, 0),
+    )
+
+    assert october.policy.return_window_ends == date(2028, 1, 15)
+    assert christmas_eve.policy.return_window_ends == date(2028, 1, 25)  # 30 days is later
+    assert after_it.policy.return_window_ends == date(2028, 1, 29)  # not in 2027's announced period
+    assert next_year.policy.return_window_ends == date(2029, 1, 31)  # the rule again
+
+
+def test_two_announced_periods_for_one_year_are_refused(tmp_path: Path) -> None:
+    text = AMAZON_US_FILE.read_text(encoding="utf-8")
+    twice = "    - {placed_from: 2025-11-15, placed_to: 2025-12-31, return_by: 2026-01-31}\n"
+    path = tmp_path / "amazon-us.yaml"
+    path.write_text(text.replace("  years:\n", "  years:\n" + twice), encoding="utf-8")
+
+    with pytest.raises(PolicyFileError, match="more than one period starting in 2025"):
+        PolicyBook.load({}, amazon_files=[path])
 
 
 def test_holiday_deadline_applies_only_when_later(decide: Decide) -> None:

@@ -267,3 +267,26 @@ def test_each_rule_that_applied_is_in_the_explanation_in_file_order(decide: Deci
     assert result_of(verdict, "shopify.returnless") == (
         "seller fault; returned value 9.00 CAD at or under 20.00: returnless: the customer keeps the item"
     )
+
+
+def test_thresholds_are_never_compared_across_currencies(decide: Decide) -> None:
+    # A store whose shop currency is USD, under a policy whose amounts are CAD: 500.00 USD is not
+    # "over 300.00 CAD", nor is 10.00 USD "at most 20.00 CAD".
+    expensive = [line("PARKA-01", "500.00", title="Parka")]
+    cheap = [line("PIN-01", "10.00", title="Pin")]
+    in_usd = {"currency": "USD"}
+
+    high = decide(shopify_order(lines=expensive, **in_usd), toronto(2026, 10, 20, 12, 0))
+    low = decide(
+        shopify_order(lines=cheap, **in_usd),
+        toronto(2026, 10, 20, 12, 0),
+        reason="defective",
+    )
+
+    assert high.policy.review is False
+    assert "shopify.review.high_value" not in rules(high)
+    assert result_of(high, "shopify.currency") == (
+        "the shop's currency is USD, the policy's amounts are in CAD: no amount threshold is compared"
+    )
+    assert low.policy.return_required is True  # no returnless under a threshold it cannot read
+    assert high.policy.returned_value == Money(amount=Decimal("500.00"), currency="USD")

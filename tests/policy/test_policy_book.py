@@ -8,7 +8,7 @@ from typing import get_type_hints
 import pytest
 
 from app.errors import ValidationProblem
-from app.policy import PolicyBook, PolicyFileError, amazon_us
+from app.policy import PolicyBook, PolicyFileError, amazon
 from app.policy.book import Shared, decide_platform
 from app.policy.merchant import MerchantPolicy
 from app.policy.replies import ReplyBook
@@ -180,8 +180,8 @@ def test_an_unknown_sku_is_the_one_error_a_decision_raises(decide: Decide) -> No
 
 def test_the_amazon_decision_cannot_be_handed_a_merchant_policy() -> None:
     """By construction: nothing the Amazon path takes can hold a merchant policy or the book holding one."""
-    taken = get_type_hints(decide_platform) | get_type_hints(amazon_us.evaluate_amazon_us)
-    modules = {getattr(value, "__module__", None) for value in vars(amazon_us).values()}
+    taken = get_type_hints(decide_platform) | get_type_hints(amazon.evaluate_amazon)
+    modules = {getattr(value, "__module__", None) for value in vars(amazon).values()}
 
     assert MerchantPolicy not in taken.values()
     assert PolicyBook not in taken.values()

@@ -85,7 +85,7 @@ def test_the_rules_are_data_a_new_rule_applies_to_the_templates(tmp_path: Path) 
     path.write_text(text + rule, encoding="utf-8")
 
     with pytest.raises(PolicyFileError, match="urgency: no pressure") as raised:
-        PolicyBook.load({}, compliance_file=path)
+        PolicyBook.load({}, compliance_files=[path])
     assert raised.value.source.endswith(".en-US.j2")  # a shipped Amazon template now fails the check
     assert lint_amazon_reply(
         "Open the Returns Center.",
@@ -105,7 +105,7 @@ def test_a_rule_that_is_not_a_regular_expression_is_refused_with_its_line(tmp_pa
     path.write_text(text.replace("pattern: '\\b(?:reviews?", "pattern: '\\b((?:reviews?"), encoding="utf-8")
 
     with pytest.raises(PolicyFileError, match="not a regular expression") as raised:
-        PolicyBook.load({}, compliance_file=path)
+        PolicyBook.load({}, compliance_files=[path])
     assert raised.value.line == next(
         number for number, line in enumerate(path.read_text().splitlines(), 1) if "((?:reviews?" in line
     )

@@ -301,3 +301,37 @@ async def test_a_nul_character_in_a_query_parameter_is_refused_at_the_door(
 
     assert_problem(response, 422, "validation_error")
     assert response.json()["errors"] == [{"loc": ["query"], "msg": "NUL character", "type": "nul_character"}]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", ROUTE, b'{"order_ref": "113-4567890-1234567", "ticket_id": "a\\u0000b"}'),
+        ("POST", ROUTE, b'{"order_ref": "113-4567890-1234567", "customer_message": "\\\\\\u0000"}'),
+    ],
+)
+async def test_a_nul_character_in_a_json_body_is_refused_at_the_door(
+    client: httpx.AsyncClient, make_key: MakeKey, method: str, url: str, body: bytes | None
+) -> None:
+    # PostgreSQL's text and JSON hold no NUL: stored, it would fail as a 500.
+    headers = {**(await make_key(Scope.route, Scope.read)), "Content-Type": "application/json"}
+
+    response = await client.request(method, url, content=body, headers=headers)
+
+    assert_problem(response, 422, "validation_error")
+    assert response.json()["errors"][0]["type"] == "nul_character"
+
+
+async def test_an_escaped_backslash_before_u0000_is_no_nul(
+    client: httpx.AsyncClient, route_key: dict[str, str]
+) -> None:
+    body = (
+        b'{"order_ref": "113-4567890-1234567", "ticket_id": "C:\\\\u0000", "as_of": "2026-12-03T15:00:00Z"}'
+    )
+
+    response = await client.post(
+        ROUTE, content=body, headers={**route_key, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["ticket_id"] == "C:\\u0000"

@@ -6,7 +6,9 @@ was lost, say); any other, made in Shopify's admin by hand, blocks refund action
 then on: the service never refunds on top of a refund it did not make.
 
 The amount is what the refund's successful `refund` transactions paid back, in their currency;
-pending or failed transactions moved nothing (yet), but the refund still counts as made.
+pending or failed transactions moved nothing (yet), but the refund still counts as made. Shopify may
+send a transaction's `currency` as null (its own sample does): it is then the refund's, which its lines
+state (the currency the customer paid in).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from app.services.webhooks.handlers import Apply, UnusableEvent
 
 async def prepare(event: WebhookEvent, now: datetime) -> Apply:
     payload = event.payload or {}
-    refund_id = _gid("Refund", payload.get("id"))
+    refund_id = _refund_gid(payload)
     order_id = _gid("Order", payload.get("order_id"))
     created_at = _created_at(payload, event.occurred_at)
     amount = refunded(payload)
@@ -66,7 +68,8 @@ def refunded(payload: dict[str, Any]) -> Money:
     for transaction in transactions:
         if transaction.get("kind") != "refund" or transaction.get("status") != "success":
             continue
-        if transaction.get("currency", currency) != currency:
+        # An explicit null is no other currency: it is the refund's own.
+        if (transaction.get("currency") or currency) != currency:
             raise UnusableEvent("the refund's transactions are in more than one currency")
         try:
             amount = Decimal(str(transaction.get("amount")))
@@ -82,12 +85,30 @@ def refunded(payload: dict[str, Any]) -> Money:
 
 
 def _line_currency(payload: dict[str, Any]) -> str | None:
-    # A refund that only restocks has no transaction; its lines still carry the order's currency.
-    for line in payload.get("refund_line_items") or []:
-        money = (line.get("subtotal_set") or {}).get("presentment_money") if isinstance(line, dict) else None
+    """The currency the refund's lines (else its duties or shipping) are stated in, as paid."""
+    sets = [
+        (line.get("subtotal_set") if isinstance(line, dict) else None)
+        for line in payload.get("refund_line_items") or []
+    ]
+    sets.append(payload.get("total_duties_set"))
+    sets += [
+        (line.get("subtotal_amount_set") if isinstance(line, dict) else None)
+        for line in payload.get("refund_shipping_lines") or []
+    ]
+    for money_set in sets:
+        money = money_set.get("presentment_money") if isinstance(money_set, dict) else None
         if isinstance(money, dict) and isinstance(money.get("currency_code"), str):
             return str(money["currency_code"])
     return None
+
+
+def _refund_gid(payload: dict[str, Any]) -> str:
+    # The GID first: it is exact where a numeric id may have lost digits on its way (a JSON reader
+    # that reads numbers as floats rounds ids beyond 2^53).
+    gid = payload.get("admin_graphql_api_id")
+    if isinstance(gid, str) and gid.startswith("gid://shopify/Refund/") and gid.rsplit("/", 1)[1].isdigit():
+        return gid
+    return _gid("Refund", payload.get("id"))
 
 
 def _gid(kind: str, value: object) -> str:

@@ -16,18 +16,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from app.connectors.registry import Connectors
 from app.services.actions import Actions
 from app.services.returns import Routing
 from app.services.webhooks import refund_created, return_requested, return_status
 from app.services.webhooks.handlers import Handler
 
 
-def handlers(routing: Routing, actions: Actions) -> Mapping[str, Handler]:
+def handlers(routing: Routing, actions: Actions, connectors: Connectors) -> Mapping[str, Handler]:
     """Every topic's handler, each given only what it uses."""
-    status_changed = Handler(return_status.handler(actions), skip_if_stale=True)
+    status_changed = Handler(return_status.handler(actions, connectors), skip_if_stale=True)
     return MappingProxyType(
         {
-            "returns/request": Handler(return_requested.handler(routing)),
+            "returns/request": Handler(return_requested.handler(routing, connectors)),
             **{topic: status_changed for topic in return_status.TOPICS},
             "refunds/create": Handler(refund_created.prepare),
         }

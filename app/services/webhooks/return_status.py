@@ -12,6 +12,11 @@ What they change:
   the action succeeds. Declined or canceled before it was processed: the action fails and its
   decision is free for another action. Still open: it is processed, exactly once, as its runner
   would have done. When Shopify cannot be read, the event is retried later.
+- The order: `order { id }`, or the top-level `order_id` (`returns/cancel|close|reopen`); a payload
+  naming neither (`returns/decline`, `returns/update`) is tied to its order through the Return, read
+  back from Shopify, when an exchange whose answer was lost may be waiting on it.
+- `returns/update` lists what changed (`return_line_items: {"removals": [...]}`): the outcome says
+  which return lines lost how many units; the status stays.
 
 Order: an event older than a change already applied to the same Return is skipped by the worker
 (`skip_if_stale`); the row keeps the latest status even against an event that is always handled,
@@ -27,6 +32,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels import SHOPIFY_ORDER_GID
+from app.connectors.registry import Connectors
 from app.db import outcomes as outcome_rows
 from app.db import shopify_returns, webhook_events
 from app.db.tables import Action, Decision, ShopifyReturn, WebhookEvent
@@ -56,7 +62,7 @@ TOPICS = (
 )
 
 
-def handler(actions: Actions) -> Prepare:
+def handler(actions: Actions, connectors: Connectors) -> Prepare:
     """Keep the Return's status, and settle the pending exchanges it may be the outcome of."""
 
     async def prepare(event: WebhookEvent, now: datetime) -> Apply:
@@ -64,15 +70,20 @@ def handler(actions: Actions) -> Prepare:
         return_id = event.subject
         if return_id is None or not return_id.startswith(RETURN_GID):
             raise UnusableEvent("the event names no Return (admin_graphql_api_id or id)")
+        order = order_gid(payload)
+        if order is None and await actions.has_unnamed_pending_exchanges(event.channel):
+            order = await _order_through_return(connectors, event.channel, return_id)
         settled: list[Action] = []
-        for action in await actions.pending_exchanges(return_id, order_gid(payload)):
+        for action in await actions.pending_exchanges(return_id, order):
             found = await actions.reconcile(action.id)
             settled.append(found or action)
+        removed = removals(payload)
 
         async def apply(session: AsyncSession) -> str:
             newer = await record(session, event, status_of(event.topic, payload))
             status = status_of(event.topic, payload) or "unchanged"
             outcome = [f"return {return_id}: status {status}" if newer else "a later status stands"]
+            outcome += removed
             outcome += [f"exchange {action.id} {action.status}" for action in settled]
             # The decisions it concerns learn what became of their return.
             for decision_id in await outcome_rows.decisions_about_return(session, return_id):
@@ -82,6 +93,30 @@ def handler(actions: Actions) -> Prepare:
         return apply
 
     return prepare
+
+
+async def _order_through_return(connectors: Connectors, channel: str, return_id: str) -> str | None:
+    """The Return's order as Shopify holds it; None on a sandbox (it has no actions to settle)."""
+    shopify = connectors.shopify(channel)
+    if shopify is None:
+        return None
+    read = await shopify.read_return(return_id)
+    return read.order_id if read is not None else None
+
+
+def removals(payload: dict[str, Any]) -> list[str]:
+    """What a `returns/update` took off the Return: `{"removals": [{admin_graphql_api_id, delta}]}`."""
+    changes = payload.get("return_line_items")
+    if not isinstance(changes, dict):
+        return []
+    said = []
+    for removal in changes.get("removals") or []:
+        if not isinstance(removal, dict):
+            continue
+        line, delta = removal.get("admin_graphql_api_id"), removal.get("delta")
+        if isinstance(line, str) and isinstance(delta, int) and not isinstance(delta, bool):
+            said.append(f"{delta} unit(s) of return line {line} removed")
+    return said
 
 
 async def record(session: AsyncSession, event: WebhookEvent, status: str | None) -> bool:
@@ -129,12 +164,19 @@ async def for_decision(
 
 
 def order_gid(payload: dict[str, Any]) -> str | None:
-    """The Order a return payload names, as a GID."""
+    """The Order a return payload names, as a GID: `order { admin_graphql_api_id, id }`, or the
+    top-level `order_id` that `returns/cancel`, `close` and `reopen` carry instead."""
     order = payload.get("order")
     if isinstance(order, dict):
         gid = order.get("admin_graphql_api_id")
         if isinstance(gid, str) and SHOPIFY_ORDER_GID.match(gid):
             return gid
-        if isinstance(order.get("id"), int):
+        if _positive(order.get("id")):
             return f"gid://shopify/Order/{order['id']}"
+    if _positive(payload.get("order_id")):
+        return f"gid://shopify/Order/{payload['order_id']}"
     return None
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from app.channels import ShopifyChannel
-from app.domain import Locale
 from app.services.webhooks.signature import signature_of, signing_channel, verifies
 
 # Shopify's documented example: secret `steffi`, body {"foo":"bar"}.
@@ -17,7 +16,6 @@ def shopify(domain: str | None, *secrets: str) -> ShopifyChannel:
         key="shopify_ca",
         timezone="America/Toronto",
         currency="CAD",
-        default_locale=Locale.en_ca,
         shop_domain=domain,
         api_version="2026-10",
         webhook_secrets=tuple(SecretStr(s) for s in secrets),

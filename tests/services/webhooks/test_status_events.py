@@ -156,7 +156,7 @@ async def test_a_refund_marked_by_a_failed_action_still_blocks_refunding_again(
     ("payload", "error"),
     [
         ({**refund_payload(), "order_id": None}, "no numeric order_id"),
-        ({**refund_payload(), "id": "x"}, "no numeric id"),
+        ({**refund_payload(), "id": "x", "admin_graphql_api_id": None}, "no numeric id"),
         ({**refund_payload(), "transactions": [], "refund_line_items": []}, "states no currency"),
         (refund_payload(transactions=(("refund", "ten", "success"),)), "has no amount"),
     ],
