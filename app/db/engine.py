@@ -17,7 +17,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         return engine
     # A fixed pool: overflow connections are opened and closed again under every burst, and opening
     # one (TLS negotiation included) costs more CPU than the hundreds of statements it would serve.
-    options.setdefault("pool_size", 20)
+    options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 0)
     options.setdefault("pool_timeout", 10)
     # No pre-ping: `Database` replaces a closed connection at checkout without a round trip.
