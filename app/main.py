@@ -19,7 +19,7 @@ from app import api_docs, dashboard, problems
 from app.limits import RequestLimits
 from app.observability import RequestIdMiddleware, RequestTelemetry, configure_logging
 from app.routers import actions, decisions, health, outcomes, policies, returns, webhooks
-from app.routers.deps import BEARER, scopes_of
+from app.routers.deps import BEARER, BEARER_SCHEME, scopes_of
 from app.runtime import open_runtime
 from app.services.actions import Actions
 from app.services.idempotency import Idempotency
@@ -194,6 +194,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components = schema["components"]
         components["schemas"].update(problems.openapi_schemas())
         components["headers"] = HEADERS
+        components["securitySchemes"] = {BEARER: BEARER_SCHEME}
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels import Channel
@@ -81,26 +80,27 @@ async def get_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 BEARER = "HTTPBearer"  # the security scheme's name in the OpenAPI document
-_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name=BEARER,
-    description="An API key issued by `python -m app keys create`. Each operation lists the scopes that "
-    "let a key call it (any one of them will do).",
-)
+BEARER_SCHEME = {
+    "type": "http",
+    "description": "An API key issued by `python -m app keys create`. Each operation lists the scopes "
+    "that let a key call it (any one of them will do).",
+    "scheme": "bearer",
+}
 
 
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+def bearer_token(authorization: str | None) -> str | None:
+    """The key in `Authorization: Bearer <key>` (the scheme in any case), else None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
 
 
-async def authenticate(
-    authenticator: Authenticator, credentials: HTTPAuthorizationCredentials | None
-) -> Caller:
-    if credentials is None:
+async def authenticate(authenticator: Authenticator, token: str | None) -> Caller:
+    if token is None:
         raise Unauthenticated(
             "Send an API key as `Authorization: Bearer <key>`.", headers={"WWW-Authenticate": "Bearer"}
         )
     # Not in the request's session: the check must not hold a connection while the request waits.
-    caller = await authenticator.authenticate(credentials.credentials)
+    caller = await authenticator.authenticate(token)
     if caller is None:
         raise Unauthenticated("The API key is unknown or revoked.", headers={"WWW-Authenticate": "Bearer"})
     return caller
@@ -116,10 +116,12 @@ class ScopeCheck:
     def __init__(self, *scopes: Scope) -> None:
         self.scopes = scopes
 
-    async def __call__(self, request: Request, credentials: BearerDep) -> Caller:
-        # The authenticator straight from the runtime, not as a dependency of its own: every
-        # authenticated request would pay for one more level.
-        caller = await authenticate(_runtime(request).api_keys, credentials)
+    async def __call__(self, request: Request) -> Caller:
+        # The key and the authenticator read here, not through dependencies of their own: each
+        # level of dependencies costs every authenticated request (the security scheme is declared
+        # in the OpenAPI document by app.main).
+        token = bearer_token(request.headers.get("authorization"))
+        caller = await authenticate(_runtime(request).api_keys, token)
         if caller.scopes.isdisjoint(self.scopes):
             wanted = " or ".join(f"`{scope}`" for scope in self.scopes)
             raise Forbidden(f"This endpoint needs an API key with the {wanted} scope.")
