@@ -224,7 +224,12 @@ async def test_metrics_count_amazon_calls_by_outcome_with_no_secret_or_order_in_
     route_headers = await make_key(Scope.route)
     async with FaultyAmazon({KETTLE: ORDER}) as standin:
         standin.order_faults.append(answer(429, {"errors": [{"code": "QuotaExceeded"}]}))
-        async with serving(fault_settings(settings, standin, "aiohttp")) as client:
+        # Two tokens a second: after the 429 empties our bucket, the retry finds no token for half a
+        # second, however slow the machine (at fifty a second a busy one found the token back).
+        slow_refill = fault_settings(settings, standin, "aiohttp").model_copy(
+            update={"channel_amazon_us_get_order_rate": 2}
+        )
+        async with serving(slow_refill) as client:
             found = await client.post("/v1/returns/route", json=BODY, headers=route_headers)
             missing = await client.post(
                 "/v1/returns/route", json={"order_ref": "113-0000000-0000000"}, headers=route_headers
