@@ -78,8 +78,9 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
 @pytest.fixture(scope="session")
 async def database_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """The suite's own engine on the test database, beside (never inside) the apps under test."""
-    # Pre-ping: some tests kill every connection to the database, this engine's too.
-    engine = create_engine(database_url, pool_pre_ping=True)
+    # Pre-ping: some tests kill every connection to the database, this engine's too. Two idle
+    # connections at most: the server's connections are shared by every test process.
+    engine = create_engine(database_url, pool_pre_ping=True, pool_size=2, max_overflow=8)
     yield engine
     await engine.dispose()
 
