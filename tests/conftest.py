@@ -22,7 +22,7 @@ import httpx
 import pytest
 import respx
 from fastapi import FastAPI
-from prometheus_client import REGISTRY, Gauge
+from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.metrics import MetricWrapperBase
 from pydantic import SecretStr
 from sqlalchemy import MetaData, Table, make_url, text
@@ -211,6 +211,8 @@ def metrics() -> Metrics:
             metric.clear()
         elif isinstance(metric, Gauge):
             metric.set(0)
+        elif isinstance(metric, Counter):
+            metric.reset()
         else:
             raise TypeError(f"no way to zero {metric!r} yet")
     return Metrics()
