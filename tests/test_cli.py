@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from app.db.migrate import upgrade
-from app.main import create_app
 from app.runtime import Runtime
 from app.services import api_keys
 from app.services.api_keys import Scope
 from app.settings import DEFAULT_MERCHANT_POLICY, Settings
+from tests.conftest import running
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,8 +78,7 @@ async def _route_sandbox_returns(database: Path, bodies: list[dict[str, str]]) -
     url = f"sqlite+aiosqlite:///{database}"
     await asyncio.to_thread(upgrade, url)
     settings = Settings(_env_file=None, database_url=url, log_level="WARNING", log_format="json")  # type: ignore[call-arg]
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with running(settings) as app:
         runtime: Runtime = app.state.runtime
         async with runtime.database.transaction() as session:
             _row, key = await api_keys.issue(session, "cli test", {Scope.route})

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from app.services.api_keys import Scope
 from tests.conftest import MakeKey
+from tests.polling import poll_until
 
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 PACKAGE = "returns_router_client"
@@ -75,10 +76,13 @@ async def base_url(app: FastAPI) -> AsyncIterator[str]:
         uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", access_log=False)
     )
     serving = asyncio.create_task(server.serve())
-    while not server.started:
+
+    async def started() -> bool:
         if serving.done():
             serving.result()  # raises what stopped it
-        await asyncio.sleep(0.01)
+        return server.started
+
+    await poll_until("uvicorn started", started, within=30, every=0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True

@@ -29,13 +29,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import text
 
-from app.main import create_app
-from app.services import api_keys
 from app.services.api_keys import Scope
 from app.settings import Settings
-from tests.conftest import TABLES
+from tests.conftest import MakeKey, running
 
 T = TypeVar("T")
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
@@ -81,20 +78,11 @@ class Service:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._stack = contextlib.AsyncExitStack()
-        self.app = create_app(settings)
-        self.run(self._stack.enter_async_context(self.app.router.lifespan_context(self.app)))
-        self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://router.test"
-        )
-        self.authorizations = itertools.cycle([self.run(self._issue(scopes)) for scopes in KEY_SCOPES])
+        app = self.run(self._stack.enter_async_context(running(settings)))
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router.test")
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=60)
-
-    async def _issue(self, scopes: set[Scope]) -> str:
-        async with self.app.state.runtime.database.transaction() as session:
-            _row, key = await api_keys.issue(session, "schemathesis", scopes)
-        return f"Bearer {key}"
 
     def send(self, request: dict[str, Any]) -> httpx.Response:
         body = {"json": request["json"]} if "json" in request else {"content": request.get("data")}
@@ -109,12 +97,6 @@ class Service:
         )
 
     def close(self) -> None:
-        async def empty_tables() -> None:
-            async with self.app.state.runtime.database.engine.begin() as connection:
-                for table in TABLES:
-                    await connection.execute(text(f"DELETE FROM {table}"))
-
-        self.run(empty_tables())
         self.run(self.http.aclose())
         self.run(self._stack.aclose())
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -124,9 +106,17 @@ class Service:
 
 @pytest.fixture(scope="module")
 def service(settings: Settings) -> Iterator[Service]:
-    running = Service(settings)
-    yield running
-    running.close()
+    started = Service(settings)
+    yield started
+    started.close()
+
+
+@pytest.fixture
+async def authorizations(make_key: MakeKey) -> Iterator[str]:
+    """Keys of every scope, in turn; issued for each test, as every test starts with empty tables."""
+    return itertools.cycle(
+        [(await make_key(*scopes, name="schemathesis"))["Authorization"] for scopes in KEY_SCOPES]
+    )
 
 
 @schema.parametrize()
@@ -137,9 +127,11 @@ def service(settings: Settings) -> Iterator[Service]:
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_every_operation_keeps_to_the_openapi_document(case: schemathesis.Case, service: Service) -> None:
+def test_every_operation_keeps_to_the_openapi_document(
+    case: schemathesis.Case, service: Service, authorizations: Iterator[str]
+) -> None:
     if case.headers is not None and "Authorization" in case.headers or case.operation.path.startswith("/v1/"):
-        case.headers = {**(case.headers or {}), "Authorization": next(service.authorizations)}
+        case.headers = {**(case.headers or {}), "Authorization": next(authorizations)}
     request = case.as_transport_kwargs(base_url="http://router.test")
     response = service.send(request)
     checks = CHECKS

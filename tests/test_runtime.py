@@ -15,14 +15,17 @@ from app.settings import Settings
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[str]:
-    """A stand-in channel on 127.0.0.1: `/slow` never answers, anything else answers JSON."""
+    """A stand-in channel on 127.0.0.1: `/slow` answers nothing until it stops, anything else JSON."""
+    closing = asyncio.Event()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request_line = await reader.readline()
         while (await reader.readline()) not in (b"\r\n", b""):
             pass
         if b"/slow" in request_line:
-            await asyncio.sleep(5)
+            await closing.wait()
+            writer.close()
+            return
         body = b'{"ok": true}'
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n" + body
@@ -32,6 +35,7 @@ async def upstream() -> AsyncIterator[str]:
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    closing.set()
     server.close()
 
 

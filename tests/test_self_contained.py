@@ -60,7 +60,8 @@ def test_a_clone_alone_passes_the_connector_tests(tmp_path: Path) -> None:
     assert [Path(path).is_relative_to(clone) for path in imported] == [True, True], imported
 
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/connectors", "-rs", "-p", "no:cacheprovider"],
+        # In this one process: it runs inside a test process already.
+        [sys.executable, "-m", "pytest", "tests/connectors", "-rs", "-p", "no:cacheprovider", "-n", "0"],
         cwd=clone,
         env=env,
         capture_output=True,

@@ -7,8 +7,8 @@ A `returns/request` webhook sent to the running service becomes a decision that
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,25 +20,20 @@ import pytest
 
 from app.services.api_keys import Scope
 from tests.conftest import MakeKey
+from tests.polling import poll_until, poll_until_sync
 from tests.webhook_builders import PREVIOUS_WEBHOOK_SECRET, WEBHOOK_SECRET, delivery, return_request_payload
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30.0
 # Generous for a shared machine; the figure the issue asks for (within a second) is printed, not timed here.
 DECISION_TIMEOUT = 15.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+# uvicorn names the port it was given by the system (the command asks for port 0).
+LISTENING = re.compile(r"Uvicorn running on (http://127\.0\.0\.1:\d+)")
 
 
 @pytest.fixture
-def service(database_url: str) -> Iterator[str]:
+def service(database_url: str, tmp_path: Path) -> Iterator[str]:
     """`serve` and `worker` on the suite's database; yields the API's base URL."""
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -47,22 +42,33 @@ def service(database_url: str) -> Iterator[str]:
         "LOG_FORMAT": "json",
     }
     command = [sys.executable, "-m", "app"]
-    processes = [
-        subprocess.Popen([*command, "serve", "--port", str(port)], cwd=ROOT, env=env),
-        subprocess.Popen([*command, "worker", "--poll-interval", "0.1"], cwd=ROOT, env=env),
-    ]
-    base_url = f"http://127.0.0.1:{port}"
+    serve_log = tmp_path / "serve.log"
+    with serve_log.open("wb") as log:
+        processes = [
+            subprocess.Popen(
+                [*command, "serve", "--port", "0"],
+                cwd=ROOT,
+                env={**env, "LOG_LEVEL": "INFO"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            ),
+            subprocess.Popen([*command, "worker", "--poll-interval", "0.1"], cwd=ROOT, env=env),
+        ]
+
+    def listening() -> str | None:
+        assert all(p.poll() is None for p in processes), "a process exited at start-up"
+        found = LISTENING.search(serve_log.read_text(encoding="utf-8", errors="replace"))
+        return found.group(1) if found else None
+
+    def ready(base_url: str) -> bool:
+        try:
+            return httpx.get(f"{base_url}/readyz", timeout=1.0).status_code == 200
+        except httpx.TransportError:
+            return False
+
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert all(p.poll() is None for p in processes), "a process exited at start-up"
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the API did not become ready"
-            time.sleep(0.1)
+        base_url = poll_until_sync("the API listening", listening, within=START_TIMEOUT)
+        poll_until_sync("the API ready", lambda: ready(base_url), within=START_TIMEOUT)
         yield base_url
         # SIGTERM: both stop cleanly (the worker finishes the event in hand first; uvicorn shuts down
         # gracefully, then re-raises the signal).
@@ -91,12 +97,13 @@ async def test_a_return_request_webhook_becomes_a_listed_decision(
         assert ack.status_code == 200, ack.text
         assert ack.json()["status"] == "accepted"
 
-        items: list[dict[str, object]] = []
-        while not items:
-            assert time.monotonic() - acked < DECISION_TIMEOUT, "no decision was listed"
-            listed = await http.get("/v1/decisions", params={"channel": "shopify_ca"}, headers=reader)
-            assert listed.status_code == 200, listed.text
-            items = listed.json()["items"]
+        async def listed() -> list[dict[str, object]]:
+            page = await http.get("/v1/decisions", params={"channel": "shopify_ca"}, headers=reader)
+            assert page.status_code == 200, page.text
+            items: list[dict[str, object]] = page.json()["items"]
+            return items
+
+        items = await poll_until("a listed decision", listed, within=DECISION_TIMEOUT, every=0.01)
         visible = time.monotonic()
 
         again = await http.post("/webhooks/shopify", content=body, headers=headers)

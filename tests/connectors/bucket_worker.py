@@ -1,7 +1,10 @@
 """One worker process of the shared-bucket test: resolves orders through the registry's Amazon
-connector, sharing its bucket through Redis, until a deadline; prints what it did as JSON.
+connector, sharing its bucket through Redis, for SECONDS; prints what it did as JSON.
 
-    python -m tests.connectors.bucket_worker REDIS_URL STANDIN_URL CLIENT_ID START END RATE BURST
+    python -m tests.connectors.bucket_worker REDIS_URL STANDIN_URL CLIENT_ID SECONDS RATE BURST
+
+It prints `ready` once connected and starts when it reads a line on its standard input, so that
+the test starts every worker at once.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ CONCURRENCY = 8
 
 
 async def work(
-    redis_url: str, standin: str, client_id: str, start: float, end: float, limit: tuple[float, int]
+    redis_url: str, standin: str, client_id: str, seconds: float, limit: tuple[float, int]
 ) -> None:
     channel = AmazonChannel(
         key="amazon_us",
@@ -45,12 +48,15 @@ async def work(
             {channel.key: channel}, http=http, redis=redis, max_wait=0.5, order_max_age=0.0
         )
         source = connectors.source(channel.key)
-        await asyncio.sleep(max(0.0, start - time.time()))  # both processes begin together
+        await redis.ping()
+        print("ready", flush=True)  # noqa: T201 - the parent waits for it
+        await asyncio.to_thread(sys.stdin.readline)
+        end = time.monotonic() + seconds
 
         async def hammer(lane: int) -> None:
             nonlocal done, refused
             n = 0
-            while time.time() < end:
+            while time.monotonic() < end:
                 n += 1
                 try:
                     await source.resolve_order(f"{os.getpid() % 1000:03d}-{lane:07d}-{n:07d}")
@@ -64,5 +70,5 @@ async def work(
 
 
 if __name__ == "__main__":
-    redis_url, standin, client_id, start, end, rate, burst = sys.argv[1:8]
-    asyncio.run(work(redis_url, standin, client_id, float(start), float(end), (float(rate), int(burst))))
+    redis_url, standin, client_id, seconds, rate, burst = sys.argv[1:7]
+    asyncio.run(work(redis_url, standin, client_id, float(seconds), (float(rate), int(burst))))

@@ -9,13 +9,17 @@ test's own event loop, so it serves the whole app and either outbound transport 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import re
 import socket
 import struct
+import termios
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
+
+from tests.polling import poll_until
 
 TOKEN_PATH = "/auth/o2/token"
 _GET_ORDER = re.compile(r"^/orders/2026-01-01/orders/([^/?]+)")
@@ -82,8 +86,15 @@ def reset_mid_body(body: Mapping[str, Any]) -> Reply:
     async def reply(writer: asyncio.StreamWriter, closing: asyncio.Event) -> bool:
         writer.write(_head(200, len(raw)) + raw[: len(raw) // 2])
         await writer.drain()
-        await asyncio.sleep(0.05)  # let the half body leave before the reset overtakes it
         sock = writer.get_extra_info("socket")
+
+        async def acknowledged() -> bool:
+            # Bytes the client's side has not acknowledged yet (Linux's SIOCOUTQ).
+            unacknowledged = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4)
+            return struct.unpack("i", unacknowledged)[0] == 0
+
+        # The reset must not overtake the half body: it leaves only once the client has it all.
+        await poll_until("the half body acknowledged", acknowledged, within=5, every=0.001)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.transport.abort()
         return False

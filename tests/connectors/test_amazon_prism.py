@@ -10,9 +10,8 @@ client against Amazon's description rather than against our fixtures. Prism come
 from __future__ import annotations
 
 import dataclasses
-import socket
+import re
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from app.errors import (
     UpstreamAuthFailed,
     UpstreamBadResponse,
 )
+from tests.polling import poll_until_sync
 from tests.vendor import AMAZON_ORDERS_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,38 +44,29 @@ UK = "A1F83G8C2ARO7P"  # Amazon.co.uk, the marketplace of the model's example
 pytestmark = pytest.mark.skipif(not PRISM.exists(), reason="Prism is not installed: run `npm ci`")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+# Prism names the port it was given by the system (the command asks for port 0).
+LISTENING = re.compile(r"Prism is listening on (http://127\.0\.0\.1:\d+)")
 
 
 @pytest.fixture(scope="module")
 def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     log_path = tmp_path_factory.mktemp("prism") / "prism.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(PRISM), "mock", str(AMAZON_ORDERS_MODEL), "--host", "127.0.0.1", "--port", str(port)],
+            [str(PRISM), "mock", str(AMAZON_ORDERS_MODEL), "--host", "127.0.0.1", "--port", "0"],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    url = f"http://127.0.0.1:{port}"
+
+    def listening() -> str | None:
+        if process.poll() is not None:
+            pytest.fail(f"Prism exited with {process.returncode}:\n{log_path.read_text()}")
+        found = LISTENING.search(log_path.read_text(encoding="utf-8", errors="replace"))
+        return found.group(1) if found else None
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"Prism exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                httpx.get(f"{url}/orders/2026-01-01/orders/{ORDER_ID}", timeout=1.0)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"Prism did not answer within 60 s:\n{log_path.read_text()}")
-                time.sleep(0.2)
-        yield url
+        yield poll_until_sync("Prism listening", listening, within=60, every=0.1)
     finally:
         process.terminate()
         try:

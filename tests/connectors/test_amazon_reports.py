@@ -180,7 +180,7 @@ async def test_a_throttled_create_is_retried_after_its_bucket_was_emptied() -> N
 
 
 async def test_the_worker_imports_the_fetched_report_once_a_day(
-    amazon: dict[str, Any], runtime: Runtime, clean_database: None
+    amazon: dict[str, Any], runtime: Runtime
 ) -> None:
     async with httpx.AsyncClient() as http:
         jobs = OutcomeJobs(

@@ -85,7 +85,8 @@ async def test_one_caller_giving_up_does_not_cancel_the_others() -> None:
     lookups, upstream = text_lookups(LocalCache()), Upstream(delay=0.05)
     impatient = asyncio.create_task(lookups.get("k", upstream.fetch))
     patient = asyncio.create_task(lookups.get("k", upstream.fetch))
-    await asyncio.sleep(0.01)
+    # Each caller joins the lookup in its first step, before the lookup's own task first runs.
+    await asyncio.wait_for(upstream.started.wait(), 5)
     impatient.cancel()
     assert await patient == "answer 1"
     with pytest.raises(asyncio.CancelledError):

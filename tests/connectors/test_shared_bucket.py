@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +25,6 @@ async def test_two_processes_sharing_redis_never_exceed_the_bucket(
 ) -> None:
     client_id = f"amzn1.application-oa2-client.{uuid.uuid4().hex}"  # a bucket of this test alone
     with AmazonStandIn(template=amazon_payload("113-4567890-1234567")) as standin:
-        start = time.time() + 2.0  # time for both to import and connect
-        end = start + SECONDS
         workers = [
             subprocess.Popen(
                 [
@@ -38,19 +35,31 @@ async def test_two_processes_sharing_redis_never_exceed_the_bucket(
                     standin.url,
                     client_id,
                 ]
-                + [repr(start), repr(end), repr(RATE), str(BURST)],
+                + [repr(SECONDS), repr(RATE), str(BURST)],
                 cwd=ROOT,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
             for _ in range(2)
         ]
-        reports = []
-        for worker in workers:
-            out, err = worker.communicate(timeout=30)
-            assert worker.returncode == 0, err
-            reports.append(json.loads(out.strip().splitlines()[-1]))
+        try:
+            for worker in workers:  # each says when it has imported and connected
+                assert worker.stdout is not None
+                assert worker.stdout.readline().strip() == "ready", worker.communicate(timeout=30)
+            for worker in workers:  # then all start together
+                assert worker.stdin is not None
+                worker.stdin.write("go\n")
+                worker.stdin.flush()
+            outputs = [worker.communicate(timeout=30) for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait()
+        assert [worker.returncode for worker in workers] == [0, 0], [err for _, err in outputs]
+        reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
         arrivals = sorted(at for at, _ in standin.calls)
 
     assert all(report["done"] > 0 for report in reports), reports  # both took part

@@ -12,7 +12,6 @@ import httpx
 import pytest
 import respx
 from graphql.validation import NoDeprecatedCustomRule
-from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from app.channels import ShopifyChannel
@@ -21,6 +20,7 @@ from app.connectors.shopify import ShopifyConnector
 from app.connectors.shopify_throttle import CostThrottle
 from app.domain import Money
 from app.errors import OrderNotFound, ShopifyRejected, UpstreamAuthFailed, UpstreamUnavailable
+from tests.conftest import Metrics
 from tests.fakes.shopify_admin import ADMIN_URL, TOKEN, FakeShopify
 
 Node = Callable[[str], dict[str, Any]]
@@ -133,23 +133,18 @@ async def test_throttled_on_200_and_on_429_is_retried(
 
 
 async def test_calls_and_retries_are_counted_in_metrics_under_a_fixed_label(
-    channel: ShopifyChannel, http: httpx.AsyncClient
+    channel: ShopifyChannel, http: httpx.AsyncClient, metrics: Metrics
 ) -> None:
-    def value(name: str, **labels: str) -> float:
-        return REGISTRY.get_sample_value(name, {"upstream": "shopify_ca.admin_graphql", **labels}) or 0.0
-
-    calls = "returns_router_upstream_calls_total"
-    before = {outcome: value(calls, outcome=outcome) for outcome in ("ok", "throttled")}
-    retries = value("returns_router_upstream_retries_total", code="upstream_rate_limited")
     fake = FakeShopify.with_fixtures()
     fake.before["OrderById"] = [FakeShopify.throttled(429)]
     with respx.mock() as mock:
         mock.post(ADMIN_URL).mock(side_effect=fake.handle)
         await ShopifyConnector(channel, http).resolve_order("gid://shopify/Order/450789469")
 
-    assert value(calls, outcome="throttled") == before["throttled"] + 1
-    assert value(calls, outcome="ok") == before["ok"] + 1
-    assert value("returns_router_upstream_retries_total", code="upstream_rate_limited") == retries + 1
+    label = {"upstream": "shopify_ca.admin_graphql"}
+    assert metrics.value("returns_router_upstream_calls_total", **label, outcome="throttled") == 1
+    assert metrics.value("returns_router_upstream_calls_total", **label, outcome="ok") == 1
+    assert metrics.value("returns_router_upstream_retries_total", **label, code="upstream_rate_limited") == 1
 
 
 async def test_5xx_and_timeouts_are_retried_on_reads(

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.services.api_keys import Scope
 from tests.conftest import MakeKey
-from tests.test_webhook_end_to_end import free_port
+from tests.sqs_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,7 +60,7 @@ pytestmark = [
 
 
 @pytest.fixture
-async def seeded(database_url: str, clean_database: None) -> str:
+async def seeded(database_url: str) -> str:
     if not database_url.startswith("postgresql"):
         pytest.skip("the dashboard's seed is PostgreSQL SQL (bench/seed_outcomes.py)")
     from bench.seed_outcomes import load

@@ -37,9 +37,7 @@ def test_the_constraints_name_the_states_of_the_enum() -> None:
     )
 
 
-async def test_the_database_refuses_a_state_the_lifecycle_does_not_know(
-    runtime: Runtime, clean_database: None
-) -> None:
+async def test_the_database_refuses_a_state_the_lifecycle_does_not_know(runtime: Runtime) -> None:
     now = datetime.now(UTC)
     decision_id = uuid.uuid4()
     typed = (

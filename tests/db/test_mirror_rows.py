@@ -27,7 +27,7 @@ def copy(updated: datetime, marker: str) -> rows.OrderCopy:
 
 
 @pytest.fixture
-def database(runtime: Runtime, clean_database: None) -> Database:
+def database(runtime: Runtime) -> Database:
     return runtime.database
 
 

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import api_keys as key_rows
 from app.runtime import Runtime
 from app.services import api_keys as api_key_service
 from app.services.api_keys import Scope
-from tests.conftest import MakeKey
+from tests.conftest import MakeKey, client_of
 
 BODY = {"order_ref": "113-4567890-1234567"}
+
+
+@pytest.fixture
+async def client(fresh_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Every test here goes through the key cache, and some watch it: an app of its own, cache empty."""
+    async with client_of(fresh_app) as http:
+        yield http
+
+
+@pytest.fixture
+def runtime(fresh_app: FastAPI) -> Runtime:
+    runtime: Runtime = fresh_app.state.runtime
+    return runtime
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -17,10 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
-from app.main import create_app
 from app.services.api_keys import Scope
 from app.settings import Settings
-from tests.conftest import MakeKey
+from tests.conftest import MakeKey, serving
+from tests.polling import poll_until
 
 ROUTE = "/v1/returns/route"
 BODY = {"order_ref": "113-4567890-1234567", "as_of": "2026-12-03T15:00:00Z"}
@@ -37,30 +38,50 @@ def raw_dsn(database_url: str) -> str:
 
 
 class DatabaseProxy:
-    """A TCP proxy to PostgreSQL on a fixed local port that can be closed (refusing, and cutting
-    every open connection) and opened again."""
+    """A TCP proxy to PostgreSQL on a local port of its own that can be closed (refusing, and cutting
+    every open connection) and opened again.
+
+    Closed, it keeps its port bound without listening: connections are refused, and no other
+    process (tests run in parallel) can take the port before it opens again.
+    """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        self.port = 0
+        self._reserved: socket.socket | None = self._reserve(0)
+        self.port: int = self._reserved.getsockname()[1]
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
 
+    @staticmethod
+    def _reserve(port: int) -> socket.socket:
+        reserved = socket.socket()
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        reserved.bind(("127.0.0.1", port))
+        return reserved
+
     async def open(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
+        assert self._reserved is not None, "already open"
+        self._server = await asyncio.start_server(self._serve, sock=self._reserved)
+        self._reserved = None
 
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+            self._reserved = self._reserve(self.port)
         for writer in list(self._writers):
             writer.transport.abort()
         for pipe in list(self._pipes):
             pipe.cancel()
         await asyncio.gather(*self._pipes, return_exceptions=True)
+
+    async def release(self) -> None:
+        await self.close()
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
@@ -93,10 +114,8 @@ class DatabaseProxy:
 async def proxy(database_url: str) -> AsyncIterator[DatabaseProxy]:
     url = make_url(database_url)
     proxy = DatabaseProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.open()  # to learn a port of our own
-    await proxy.close()
     yield proxy
-    await proxy.close()
+    await proxy.release()
 
 
 @pytest.fixture
@@ -105,11 +124,8 @@ async def proxied(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The service on the suite's database, through the proxy, started while the proxy is closed."""
     through_proxy = make_url(database_url).set(port=proxy.port).render_as_string(hide_password=False)
-    app = create_app(settings.model_copy(update={"database_url": through_proxy}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as http:
-            yield http
+    async with serving(settings.model_copy(update={"database_url": through_proxy})) as http:
+        yield http
 
 
 async def count_decisions(database_url: str) -> int:
@@ -178,17 +194,18 @@ async def locker(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 async def terminate_waiting_backend(locker: asyncpg.Connection) -> int:
     """Kill the backend of this database that waits on the lock: the request's, mid-statement."""
-    for _ in range(200):
-        killed = await locker.fetchval(
-            """
-            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'
-            """
+
+    async def killed() -> int:
+        return int(
+            await locker.fetchval(
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'
+                """
+            )
         )
-        if killed:
-            return int(killed)
-        await asyncio.sleep(0.05)
-    raise AssertionError("no request ever waited on the lock")
+
+    return await poll_until("a request waiting on the lock", killed, within=10)
 
 
 @pytest.mark.parametrize("idempotency_key", [None, "killed-mid-request"])
@@ -228,11 +245,16 @@ async def test_every_idle_connection_killed_is_recovered_without_an_error(
     headers = await make_key(Scope.route, Scope.read)
     made = await client.post(ROUTE, json=BODY, headers=headers)
     assert made.status_code == 201
-    await locker.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    # With a timeout, pg_terminate_backend returns once each backend has exited, its socket closed.
+    terminated = await locker.fetchval(
+        "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid()"
     )
-    await asyncio.sleep(0.1)  # let the pools read the goodbye from their sockets
+    assert terminated
+    # Their ends reached the pools' sockets before that answer did; one more round trip here lets
+    # the pools read them. The test is of connections that died while idle, not of a request that
+    # races the kill.
+    await locker.fetchval("SELECT 1")
     assert (await client.post(ROUTE, json=BODY, headers=headers)).status_code == 201
     assert (
         await client.get(f"/v1/decisions/{made.json()['decision_id']}", headers=headers)

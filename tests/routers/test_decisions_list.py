@@ -138,8 +138,11 @@ async def test_decisions_made_at_the_same_instant_are_paged_by_id(
         "not-a-cursor",
         "%%%",
         "ZDF8bm90LWEtZGF0ZXx4",  # d1|not-a-date|x
-        encode_cursor(PagePosition(datetime(2026, 11, 26), uuid.uuid4())),  # a naive time
-        encode_cursor(PagePosition(datetime(2026, 11, 26, tzinfo=UTC), uuid.uuid4())).replace("ZDF", "ZDI"),
+        # Fixed ids: each xdist worker must collect the same test names.
+        encode_cursor(PagePosition(datetime(2026, 11, 26), uuid.UUID(int=1))),  # a naive time
+        encode_cursor(PagePosition(datetime(2026, 11, 26, tzinfo=UTC), uuid.UUID(int=2))).replace(
+            "ZDF", "ZDI"
+        ),
     ],
 )
 async def test_a_cursor_the_service_did_not_give_is_422(

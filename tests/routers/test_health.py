@@ -9,10 +9,9 @@ import httpx
 import pytest
 
 from app.db.migrate import head_revision
-from app.main import create_app
 from app.services.api_keys import Scope
 from app.settings import Settings
-from tests.conftest import MakeKey
+from tests.conftest import MakeKey, serving
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -35,18 +34,10 @@ async def test_a_sane_request_id_is_echoed(client: httpx.AsyncClient) -> None:
     assert replaced.headers["x-request-id"] != "bad id\r\nX"
 
 
-async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as http:
-            yield http
-
-
 @pytest.fixture
 async def unmigrated(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path}/empty.db")  # type: ignore[call-arg]
-    async for http in client_for(settings):
+    async with serving(settings) as http:
         yield http
 
 
@@ -54,7 +45,7 @@ async def unmigrated(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 async def unreachable() -> AsyncIterator[httpx.AsyncClient]:
     # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
     settings = Settings(_env_file=None, database_url="postgresql+asyncpg://postgres@127.0.0.1:9/none")  # type: ignore[call-arg]
-    async for http in client_for(settings):
+    async with serving(settings) as http:
         yield http
 
 

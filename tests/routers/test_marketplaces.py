@@ -44,7 +44,7 @@ async def na_app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
-async def na(na_app: FastAPI, clean_database: None) -> AsyncIterator[httpx.AsyncClient]:
+async def na(na_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=na_app), base_url="http://r.test") as http:
         yield http
 
@@ -283,7 +283,7 @@ def _published_get_order_answers() -> dict[str, dict[str, Any]]:
 
 
 async def test_every_published_order_is_decided_under_its_marketplace_or_refused_never_a_502(
-    settings: Settings, route_key: dict[str, str], clean_database: None
+    settings: Settings, route_key: dict[str, str]
 ) -> None:
     answers = _published_get_order_answers()
     expected = {
@@ -340,7 +340,7 @@ async def test_a_line_without_sku_is_named_by_its_line_id(
 
 
 async def test_the_mirror_keeps_each_order_under_its_marketplaces_channel(
-    settings: Settings, route_key: dict[str, str], standin: AmazonStandIn, clean_database: None
+    settings: Settings, route_key: dict[str, str], standin: AmazonStandIn
 ) -> None:
     shared = {
         "lwa_client_id": "amzn1.application-oa2-client.test",

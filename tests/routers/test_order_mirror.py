@@ -79,7 +79,7 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.Asyn
 
 @pytest.fixture
 async def mirrored(
-    settings: Settings, standin: AmazonStandIn, clean_database: None
+    settings: Settings, standin: AmazonStandIn
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     async with serving(mirror_settings(settings, standin)) as served:
         yield served
@@ -252,7 +252,7 @@ async def test_metrics_show_what_the_mirror_holds_and_answered(
 
 
 async def test_a_copy_no_pass_has_confirmed_for_too_long_is_not_used(
-    settings: Settings, standin: AmazonStandIn, make_key: MakeKey, clean_database: None
+    settings: Settings, standin: AmazonStandIn, make_key: MakeKey
 ) -> None:
     async with serving(mirror_settings(settings, standin, mirror_max_age_seconds=60)) as (app, client):
         runtime: Runtime = app.state.runtime

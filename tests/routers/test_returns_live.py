@@ -10,10 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.main import create_app
 from app.services.api_keys import Scope
 from app.settings import Settings
-from tests.conftest import MakeKey
+from tests.conftest import MakeKey, serving
 from tests.connectors.amazon_standin import AmazonStandIn
 from tests.connectors.conftest import FIXTURES
 
@@ -42,17 +41,9 @@ def live_settings(settings: Settings, standin: AmazonStandIn, **overrides: Any) 
     )
 
 
-async def live_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as client:
-            yield client
-
-
 @pytest.fixture
 async def client(settings: Settings, standin: AmazonStandIn) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in live_client(live_settings(settings, standin)):
+    async with serving(live_settings(settings, standin)) as client:
         yield client
 
 
@@ -102,7 +93,7 @@ async def test_past_the_wait_bound_a_request_is_a_503_with_retry_after(
         upstream_max_wait_seconds=1,
     )
     headers = await make_key(Scope.route)
-    async for client in live_client(tight):
+    async with serving(tight) as client:
         first = await client.post("/v1/returns/route", json={"order_ref": KETTLE}, headers=headers)
         second = await client.post(
             "/v1/returns/route", json={"order_ref": "113-0000000-0000001"}, headers=headers

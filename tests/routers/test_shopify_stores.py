@@ -59,7 +59,7 @@ def stores() -> Iterator[tuple[FakeShopify, FakeShopify]]:
 
 
 @pytest.fixture
-async def client(two_stores: FastAPI, clean_database: None) -> AsyncIterator[httpx.AsyncClient]:
+async def client(two_stores: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=two_stores)
     async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as http:
         yield http

@@ -25,7 +25,7 @@ from app.db.tables import Decision as DecisionRow
 from app.db.tables import IdempotencyRecord
 from app.services.api_keys import Scope
 from app.settings import Settings
-from tests.conftest import MakeKey
+from tests.conftest import MakeKey, Metrics, serving
 from tests.connectors.conftest import FIXTURES
 from tests.connectors.faulty_amazon import (
     FaultyAmazon,
@@ -35,7 +35,6 @@ from tests.connectors.faulty_amazon import (
     silence,
     stalled_body,
 )
-from tests.routers.test_returns_live import live_client
 
 KETTLE = "113-4567890-1234567"
 ORDER = json.loads((FIXTURES / "amazon_us" / f"{KETTLE}.json").read_text(encoding="utf-8"))
@@ -147,7 +146,7 @@ async def test_a_fault_is_the_contract_error_with_nothing_written_then_service_r
     async with FaultyAmazon({KETTLE: ORDER}) as standin:
         faults = standin.token_faults if fault.endpoint == "token" else standin.order_faults
         faults.extend(fault.reply() for _ in range(fault.times))
-        async for client in live_client(fault_settings(settings, standin, transport)):
+        async with serving(fault_settings(settings, standin, transport)) as client:
             failed = await client.post("/v1/returns/route", json=BODY, headers=headers)
 
             assert failed.status_code == fault.status, failed.text
@@ -180,14 +179,12 @@ def samples(exposition: str, prefix: str) -> dict[tuple[str, tuple[tuple[str, st
     }
 
 
-def grew(
-    before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
-    after: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+def value(
+    exposed: dict[tuple[str, tuple[tuple[str, str], ...]], float],
     name: str,
     **labels: str,
 ) -> float:
-    key = (name, tuple(sorted(labels.items())))
-    return after.get(key, 0.0) - before.get(key, 0.0)
+    return exposed.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 @pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
@@ -196,25 +193,23 @@ async def test_a_connect_timeout_is_a_504_retried_and_counted_then_recovers(
     settings: Settings,
     headers: dict[str, str],
     sessions: async_sessionmaker[AsyncSession],
+    metrics: Metrics,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     use_timeout(monkeypatch, httpx.Timeout(1.0, connect=0.5))
     async with FaultyAmazon({KETTLE: ORDER}, unanswered=True) as standin:
-        async for client in live_client(fault_settings(settings, standin, transport)):
-            before = samples((await client.get("/metrics")).text, "returns_router_upstream")
+        async with serving(fault_settings(settings, standin, transport)) as client:
             failed = await client.post("/v1/returns/route", json=BODY, headers=headers)
-            after = samples((await client.get("/metrics")).text, "returns_router_upstream")
 
             assert failed.status_code == 504, failed.text
             assert failed.json()["code"] == "upstream_timeout"
             # The token is the first call: it never connects, on any attempt.
             token = {"upstream": "amazon_us.lwa_token"}
             assert (
-                grew(before, after, "returns_router_upstream_calls_total", **token, outcome="timeout")
-                == ATTEMPTS
+                metrics.value("returns_router_upstream_calls_total", **token, outcome="timeout") == ATTEMPTS
             )
             retries = {"upstream": "amazon_us.get_order", "code": "upstream_timeout"}
-            assert grew(before, after, "returns_router_upstream_retries_total", **retries) == ATTEMPTS - 1
+            assert metrics.value("returns_router_upstream_retries_total", **retries) == ATTEMPTS - 1
             assert await count(sessions, DecisionRow) == 0
 
             await standin.answer_again()
@@ -224,35 +219,35 @@ async def test_a_connect_timeout_is_a_504_retried_and_counted_then_recovers(
 
 
 async def test_metrics_count_amazon_calls_by_outcome_with_no_secret_or_order_in_labels(
-    settings: Settings, make_key: MakeKey
+    settings: Settings, make_key: MakeKey, metrics: Metrics
 ) -> None:
     route_headers = await make_key(Scope.route)
     async with FaultyAmazon({KETTLE: ORDER}) as standin:
         standin.order_faults.append(answer(429, {"errors": [{"code": "QuotaExceeded"}]}))
-        async for client in live_client(fault_settings(settings, standin, "aiohttp")):
-            before_text = (await client.get("/metrics")).text
+        # Two tokens a second: after the 429 empties our bucket, the retry finds no token for half a
+        # second, however slow the machine (at fifty a second a busy one found the token back).
+        slow_refill = fault_settings(settings, standin, "aiohttp").model_copy(
+            update={"channel_amazon_us_get_order_rate": 2}
+        )
+        async with serving(slow_refill) as client:
             found = await client.post("/v1/returns/route", json=BODY, headers=route_headers)
             missing = await client.post(
                 "/v1/returns/route", json={"order_ref": "113-0000000-0000000"}, headers=route_headers
             )
-            after_text = (await client.get("/metrics")).text
+            exposition = (await client.get("/metrics")).text
     assert (found.status_code, missing.status_code) == (201, 404)
 
-    before = samples(before_text, "returns_router_upstream")
-    after = samples(after_text, "returns_router_upstream")
+    exposed = samples(exposition, "returns_router_upstream")
     calls, order = "returns_router_upstream_calls_total", {"upstream": "amazon_us.get_order"}
-    assert grew(before, after, calls, upstream="amazon_us.lwa_token", outcome="ok") == 1
-    assert grew(before, after, calls, **order, outcome="throttled") == 1
-    assert grew(before, after, calls, **order, outcome="ok") == 1
-    assert grew(before, after, calls, **order, outcome="not_found") == 1
-    assert grew(before, after, "returns_router_upstream_call_duration_seconds_count", **order) == 3
-    assert (
-        grew(before, after, "returns_router_upstream_retries_total", **order, code="upstream_rate_limited")
-        == 1
-    )
+    assert value(exposed, calls, upstream="amazon_us.lwa_token", outcome="ok") == 1
+    assert value(exposed, calls, **order, outcome="throttled") == 1
+    assert value(exposed, calls, **order, outcome="ok") == 1
+    assert value(exposed, calls, **order, outcome="not_found") == 1
+    assert value(exposed, "returns_router_upstream_call_duration_seconds_count", **order) == 3
+    assert value(exposed, "returns_router_upstream_retries_total", **order, code="upstream_rate_limited") == 1
     # The 429 emptied our bucket: the retry waited its turn.
-    assert grew(before, after, "returns_router_upstream_throttled_total", **order, action="waited") >= 1
+    assert value(exposed, "returns_router_upstream_throttled_total", **order, action="waited") >= 1
 
-    labels = {value for _, pairs in after for _, value in pairs}
+    labels = {label for _, pairs in exposed for _, label in pairs}
     for secret in (CLIENT_SECRET, REFRESH_TOKEN, "Atza|", KETTLE, "113-0000000-0000000", "faults"):
         assert not any(secret in label for label in labels), secret

@@ -14,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.decisions import PagePosition
 from app.db.tables import Decision as DecisionRow
 from app.db.tables import WebhookEvent
-from app.main import create_app
 from app.services.api_keys import Scope
 from app.services.decision_pages import encode_cursor
 from app.settings import Settings
-from tests.conftest import MakeKey
+from tests.conftest import MakeKey, serving
 from tests.webhook_builders import PREVIOUS_WEBHOOK_SECRET, delivery, return_request_payload
 
 URL = "/webhooks/shopify"
@@ -153,14 +152,11 @@ async def test_a_body_over_the_limit_is_refused(client: httpx.AsyncClient) -> No
 
 
 @pytest.fixture
-async def app_without_secrets(settings: Settings, clean_database: None) -> AsyncIterator[httpx.AsyncClient]:
+async def app_without_secrets(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     without = Settings(_env_file=None, database_url=settings.database_url, log_level="WARNING")  # type: ignore[call-arg]
     assert without.channel_shopify_ca_webhook_secrets == []
-    application = create_app(without)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as http:
-            yield http
+    async with serving(without) as http:
+        yield http
 
 
 async def test_without_configured_secrets_every_webhook_is_401(

@@ -45,7 +45,7 @@ def standin() -> Iterator[AmazonStandIn]:
 
 
 @pytest.fixture
-def database(runtime: Runtime, clean_database: None) -> Database:
+def database(runtime: Runtime) -> Database:
     return runtime.database
 
 

@@ -52,7 +52,7 @@ def account(standin: AmazonStandIn) -> SellerAccount:
 
 
 @pytest.fixture
-def database(runtime: Runtime, clean_database: None) -> Database:
+def database(runtime: Runtime) -> Database:
     return runtime.database
 
 
