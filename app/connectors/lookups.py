@@ -149,6 +149,12 @@ class Lookups(Generic[T]):
             if time.monotonic() >= deadline:
                 break  # its claim outlived its fetch (a crash?): fetch it ourselves
         try:
+            if claim is not None:
+                # Another replica may have stored the answer and let go between our read and our
+                # claim: read once more before asking upstream.
+                cached = await self._cached(key)
+                if cached is not None:
+                    return cached
             value = await fetch()
             await self._store(key, value)
             return value

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
-from app.connectors.lookups import LocalCache, Lookups, RedisCache
+from app.connectors.lookups import Claim, LocalCache, Lookups, RedisCache
 
 
 class Clock:
@@ -180,3 +180,41 @@ async def test_a_lapsed_claim_taken_by_another_replica_is_not_released_by_the_fi
     assert await asyncio.wait_for(waiting_c, 5) == "answer from b"  # c waited for b's answer
     assert c.calls == 0
     c.go.set()
+
+
+class StalledRead(LocalCache):
+    """A cache whose first read misses and then waits until told to go on: a replica that read
+    the cache just before another one stored the answer and let go of its claim."""
+
+    def __init__(self, shared: LocalCache, go_on: asyncio.Event) -> None:
+        super().__init__()
+        self._shared = shared
+        self._go_on = go_on
+        self._first = True
+
+    async def get(self, key: str) -> bytes | None:
+        if self._first:
+            self._first = False
+            answer = await self._shared.get(key)
+            await self._go_on.wait()
+            return answer
+        return await self._shared.get(key)
+
+    async def put(self, key: str, value: bytes, max_age: float) -> None:
+        await self._shared.put(key, value, max_age)
+
+    async def claim(self, key: str, ttl: float) -> Claim | None:
+        return await self._shared.claim(key, ttl)
+
+
+async def test_a_replica_that_claims_after_the_answer_was_stored_does_not_fetch_again() -> None:
+    shared, go_on, upstream = LocalCache(), asyncio.Event(), Upstream(delay=0)
+    late = text_lookups(StalledRead(shared, go_on))
+    stalled = asyncio.create_task(late.get("k", upstream.fetch))
+    await asyncio.sleep(0)  # it has read the cache (a miss) and waits there
+
+    assert await text_lookups(shared).get("k", upstream.fetch) == "answer 1"  # stored, claim let go
+    go_on.set()
+
+    assert await stalled == "answer 1"
+    assert upstream.calls == 1
