@@ -11,10 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, WithJsonSchema
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import DatabaseUnavailable, MalformedBody, ProblemError, ValidationProblem
+from app.errors import MalformedBody, ProblemError, ValidationProblem
 
 log = structlog.get_logger(__name__)
 
@@ -168,13 +167,6 @@ async def _on_http(_request: Request, error: Exception) -> JSONResponse:
     return problem_response(error.status_code, code, status.phrase, detail, headers=error.headers)
 
 
-async def _on_database(_request: Request, error: Exception) -> JSONResponse:
-    log.warning("database_unavailable", error=type(error).__name__)
-    return render(
-        DatabaseUnavailable("The database cannot be reached; retry shortly.", headers={"Retry-After": "5"})
-    )
-
-
 async def _on_unexpected(_request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled_error", error=type(error).__name__)
     return problem_response(
@@ -186,14 +178,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
-    for database_error in (OperationalError, InterfaceError, ConnectionRefusedError, OSError):
-        app.add_exception_handler(database_error, _on_database)
-    app.add_exception_handler(DBAPIError, _on_database_or_bug)
     app.add_exception_handler(Exception, _on_unexpected)
-
-
-async def _on_database_or_bug(request: Request, error: Exception) -> JSONResponse:
-    # A lost connection is the database's trouble; anything else from the driver is ours.
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return await _on_database(request, error)
-    return await _on_unexpected(request, error)

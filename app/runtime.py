@@ -89,7 +89,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             if settings.redis_url
             else None
         )
-        database = open_database(settings.database_url)
+        database = open_database(settings.database_url, settings.database_timeouts)
         stack.push_async_callback(database.dispose)
         mirrors = {
             account.key: MirroredOrders(database, account, max_age=settings.mirror_max_age_seconds)

@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from app.channel_config import build_channels, split_variable
 from app.channels import Channel
+from app.db.engine import Timeouts
 
 DEFAULT_MERCHANT_POLICY = Path(__file__).parent / "policy" / "data" / "shopify-ca-default.yaml"
 DEFAULT_ROUTING_FILE = Path(__file__).parent / "policy" / "data" / "routing.yaml"
@@ -122,6 +123,20 @@ class Settings(BaseSettings):
     outcomes_read_back_batch: int = Field(default=20, ge=1, le=500)
     amazon_returns_report_every_hours: float = Field(default=24.0, ge=0)
     amazon_returns_report_days: int = Field(default=30, ge=1, le=60)
+
+    # How long a request waits on PostgreSQL before it answers 503 `database_unavailable`: a webhook's
+    # acknowledgement must come within Shopify's 5 seconds even when the database went silent.
+    database_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    database_pool_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    database_statement_timeout_seconds: float = Field(default=3.0, gt=0, le=600)
+
+    @property
+    def database_timeouts(self) -> Timeouts:
+        return Timeouts(
+            connect=self.database_connect_timeout_seconds,
+            pool=self.database_pool_timeout_seconds,
+            statement=self.database_statement_timeout_seconds,
+        )
 
     @field_validator("channel_shopify_ca_webhook_secrets", mode="before")
     @classmethod

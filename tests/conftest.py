@@ -126,6 +126,11 @@ def settings(database_url: str) -> Settings:
         # Two secrets, as during a rotation; the sandbox channel has no shop domain.
         channel_shopify_ca_webhook_secrets=[SecretStr(WEBHOOK_SECRET), SecretStr(PREVIOUS_WEBHOOK_SECRET)],
         http_transport="httpx",
+        # The suite's apps wait longer than the service's defaults before they shed load with a 503:
+        # on a busy machine a burst of test requests may queue for seconds. The fault tests set
+        # their own, short ones.
+        database_pool_timeout_seconds=15.0,
+        database_statement_timeout_seconds=15.0,
     )
 
 

@@ -4,31 +4,68 @@
 `reading()` is a session for reads, rolled back when it closes. `driver()` lends the pool's own
 driver connection for the one statement on the hot path (`decisions.save`), which costs a fraction
 of a session's CPU; it runs outside any transaction, so it is for single-statement writes only.
+
+Every one of them answers a database that cannot be reached, that stopped answering (a timeout) or
+whose pool is exhausted with `DatabaseUnavailable` (503 `database_unavailable`, `Retry-After`), and
+never hands out again a connection that failed that way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
-from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError
+import structlog
+from sqlalchemy import event, exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.errors import DatabaseUnavailable
 
-# What a lost or refused connection raises from asyncpg: the database's trouble, not a bug.
-_CONNECTION_ERRORS = (
+log = structlog.get_logger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+
+# What a lost, refused or silent connection raises from the driver: the database's trouble, not a bug.
+# (A timeout is `TimeoutError`: asyncpg's connect `timeout` and `command_timeout` raise it.)
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
+    asyncpg.OperatorInterventionError,  # the server is shutting down, or ended the session
+    asyncpg.InsufficientResourcesError,  # too many connections, out of memory or disk
+    asyncpg.QueryCanceledError,  # the server's own `statement_timeout`
 )
+
+# SQLite's own: another writer held the lock past the busy timeout, or the file cannot be used.
+_SQLITE_UNAVAILABLE = re.compile(r"database is locked|unable to open database|disk I/O error", re.IGNORECASE)
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot serve now (down, silent, exhausted), as opposed to a bug."""
+    if isinstance(error, DatabaseUnavailable | exc.TimeoutError):  # the pool had no connection in time
+        return True
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        if isinstance(error, exc.OperationalError) and _SQLITE_UNAVAILABLE.search(str(error.orig)):
+            return True
+        error = error.orig or error
+    cause = getattr(error, "__cause__", None)
+    return isinstance(error, _CONNECTION_ERRORS) or isinstance(cause, _CONNECTION_ERRORS)
+
+
+def unavailable_problem() -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        "The database cannot be reached; retry shortly.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 class Database:
@@ -37,35 +74,82 @@ class Database:
         self.dialect = engine.dialect.name
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+        event.listen(engine.sync_engine, "handle_error", _discard_failed_connection)
 
-    def transaction(self) -> Any:
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
         """`async with database.transaction() as session:` commits on success, rolls back on error."""
-        return self._sessions.begin()
+        try:
+            async with self._sessions.begin() as session:
+                yield session
+        except Exception as error:
+            _raise_as_problem(error)
 
-    def reading(self) -> AsyncSession:
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
         """`async with database.reading() as session:` for reads; nothing it does is committed."""
-        return self._sessions()
+        try:
+            async with self._sessions() as session:
+                yield session
+        except Exception as error:
+            _raise_as_problem(error)
 
     @asynccontextmanager
     async def driver(self) -> AsyncIterator[Any]:
         """The driver's own connection (asyncpg or aiosqlite), back to the pool afterwards.
 
-        A connection that failed under it is discarded rather than handed out again, and the failure
-        is the database's: 503 `database_unavailable`.
+        A connection that failed under it is discarded rather than handed out again.
         """
-        pooled = await self.engine.raw_connection()
+        try:
+            pooled = await self.engine.raw_connection()
+        except Exception as error:
+            _raise_as_problem(error)
         try:
             yield pooled.driver_connection
         except _CONNECTION_ERRORS as error:
+            _abort(pooled.driver_connection)
             pooled.invalidate(error)
-            raise DatabaseUnavailable(
-                "The database cannot be reached; retry shortly.", headers={"Retry-After": "5"}
-            ) from error
+            raise unavailable_problem() from error
         finally:
             pooled.close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _raise_as_problem(error: Exception) -> NoReturn:
+    """Raise `DatabaseUnavailable` for an error that is the database's; any other error as it is."""
+    if isinstance(error, DatabaseUnavailable) or not unavailable(error):
+        raise error
+    log.warning("database_unavailable", error=type(error).__name__)
+    raise unavailable_problem() from error
+
+
+def _discard_failed_connection(context: ExceptionContext) -> BaseException | None:
+    """A statement, commit or rollback whose connection failed: close it at once, and answer 503.
+
+    After a timeout asyncpg is still cancelling the statement, and anything sent on that connection
+    (the session's ROLLBACK, the pool's reset, a graceful close) waits for a server that may never
+    answer. Aborting the socket first makes the rollback and the invalidation that follow instant.
+    """
+    if not unavailable(context.original_exception):
+        return None
+    connection = context.connection
+    if connection is not None and not connection.closed and not connection.invalidated:
+        _abort(connection.connection.driver_connection)
+    log.warning("database_unavailable", error=type(context.original_exception).__name__)
+    context.is_disconnect = True
+    # The pool's other connections are checked when they are next used: recycling them all here
+    # would close each one gracefully, waiting on a server that is not answering.
+    context.invalidate_pool_on_disconnect = False
+    return unavailable_problem()
+
+
+def _abort(driver_connection: Any) -> None:
+    """Close the driver's socket without a goodbye (asyncpg); aiosqlite has nothing to abort."""
+    terminate = getattr(driver_connection, "terminate", None)
+    if callable(terminate):
+        terminate()
 
 
 def _refuse_closed_connection(_dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
@@ -75,7 +159,7 @@ def _refuse_closed_connection(_dbapi: Any, record: ConnectionPoolEntry, _proxy: 
     pre-ping (a round trip and ~130 µs of CPU on every checkout) would, for idle connections.
     """
     if _lost(record.driver_connection):
-        raise DisconnectionError("the pooled connection was closed")
+        raise exc.DisconnectionError("the pooled connection was closed")
 
 
 def _lost(connection: Any) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import asyncpg
 import httpx
@@ -22,6 +22,7 @@ from app.services.api_keys import Scope
 from app.settings import Settings
 from tests.conftest import MakeKey, serving
 from tests.polling import poll_until
+from tests.webhook_builders import delivery, return_request_payload
 
 ROUTE = "/v1/returns/route"
 BODY = {"order_ref": "113-4567890-1234567", "as_of": "2026-12-03T15:00:00Z"}
@@ -42,13 +43,16 @@ class DatabaseProxy:
     every open connection) and opened again.
 
     Closed, it keeps its port bound without listening: connections are refused, and no other
-    process (tests run in parallel) can take the port before it opens again.
+    process (tests run in parallel) can take the port before it opens again. As a black hole, it
+    accepts and keeps connections but forwards nothing either way, as when a host freezes or the
+    network between drops every packet without a reset.
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self._reserved: socket.socket | None = self._reserve(0)
         self.port: int = self._reserved.getsockname()[1]
+        self.black_hole = False
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -101,12 +105,12 @@ class DatabaseProxy:
             self._writers.discard(writer)
         self._pipes.difference_update(pipes)
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
+                if not self.black_hole:  # in the black hole, the bytes are lost
+                    writer.write(data)
+                    await writer.drain()
         writer.transport.abort()
 
 
@@ -118,13 +122,23 @@ async def proxy(database_url: str) -> AsyncIterator[DatabaseProxy]:
     await proxy.release()
 
 
+# Short, so that each fault costs the suite a second or two; the defaults are a few seconds.
+SHORT_TIMEOUTS = {
+    "database_connect_timeout_seconds": 2.0,
+    "database_pool_timeout_seconds": 1.0,
+    "database_statement_timeout_seconds": 2.0,
+}
+# Far above the timeouts: a request still unanswered by then hangs, and the test fails rather than wait.
+HANG = 30.0
+
+
 @pytest.fixture
 async def proxied(
     proxy: DatabaseProxy, settings: Settings, database_url: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The service on the suite's database, through the proxy, started while the proxy is closed."""
     through_proxy = make_url(database_url).set(port=proxy.port).render_as_string(hide_password=False)
-    async with serving(settings.model_copy(update={"database_url": through_proxy})) as http:
+    async with serving(settings.model_copy(update={"database_url": through_proxy, **SHORT_TIMEOUTS})) as http:
         yield http
 
 
@@ -261,3 +275,83 @@ async def test_every_idle_connection_killed_is_recovered_without_an_error(
     ).status_code == 200
     assert (await client.get("/readyz")).status_code == 200
     assert await count_decisions(database_url) == 2
+
+
+# --- A database that stops answering, and one whose pool is exhausted ------------------------------
+
+
+async def answered(request: Awaitable[httpx.Response]) -> httpx.Response:
+    async with asyncio.timeout(HANG):
+        return await request
+
+
+async def test_a_database_that_stops_answering_is_503_for_every_request_then_back(
+    proxied: httpx.AsyncClient, proxy: DatabaseProxy, make_key: MakeKey, database_url: str
+) -> None:
+    headers = await make_key(Scope.route, Scope.read)
+    await proxy.open()
+    assert (await proxied.post(ROUTE, json=BODY, headers=headers)).status_code == 201
+    assert (await proxied.get("/readyz")).status_code == 200
+    webhook_body, webhook_headers = delivery(return_request_payload())
+
+    proxy.black_hole = True  # the pooled connections stay open: nothing is reset, nothing answers
+    assert_database_unavailable(await answered(proxied.post(ROUTE, json=BODY, headers=headers)))
+    assert_database_unavailable(await answered(proxied.get("/v1/decisions", headers=headers)))
+    assert_database_unavailable(await answered(proxied.get("/readyz")))
+    # Shopify waits 5 seconds for an acknowledgement; the 503 tells it to deliver again later.
+    assert_database_unavailable(
+        await answered(proxied.post("/webhooks/shopify", content=webhook_body, headers=webhook_headers))
+    )
+    assert (await proxied.get("/healthz")).status_code == 200
+
+    proxy.black_hole = False
+    assert (await answered(proxied.get("/readyz"))).status_code == 200
+    again = await answered(proxied.post(ROUTE, json=BODY, headers=headers))
+    assert again.status_code == 201, again.text
+    acknowledged = await proxied.post("/webhooks/shopify", content=webhook_body, headers=webhook_headers)
+    assert acknowledged.json()["status"] == "accepted"
+    assert await count_decisions(database_url) == 2
+
+
+async def test_a_database_silent_from_the_start_is_503_not_a_hang(
+    proxied: httpx.AsyncClient, proxy: DatabaseProxy, make_key: MakeKey
+) -> None:
+    headers = await make_key(Scope.route)
+    proxy.black_hole = True
+    await proxy.open()  # connections are accepted, and never answered
+
+    assert_database_unavailable(await answered(proxied.get("/readyz")))
+    assert_database_unavailable(await answered(proxied.post(ROUTE, json=BODY, headers=headers)))
+
+    proxy.black_hole = False
+    assert (await answered(proxied.get("/readyz"))).status_code == 200
+
+
+@pytest.fixture
+async def short_timeouts(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The service on the suite's database, directly, with the short timeouts."""
+    async with serving(settings.model_copy(update=SHORT_TIMEOUTS)) as http:
+        yield http
+
+
+async def test_an_exhausted_pool_is_503_not_500(
+    short_timeouts: httpx.AsyncClient, make_key: MakeKey, locker: asyncpg.Connection
+) -> None:
+    headers = await make_key(Scope.read)
+    assert (await short_timeouts.get("/v1/decisions", headers=headers)).status_code == 200  # key known
+
+    # Every list call waits on the lock: twenty hold the pool's connections, the rest wait for one.
+    transaction = locker.transaction()
+    await transaction.start()
+    await locker.execute("LOCK TABLE decisions IN ACCESS EXCLUSIVE MODE")
+    try:
+        responses = await answered(
+            asyncio.gather(*(short_timeouts.get("/v1/decisions", headers=headers) for _ in range(300)))
+        )
+    finally:
+        await transaction.rollback()
+
+    assert {r.status_code for r in responses} == {503}
+    for response in responses:
+        assert_database_unavailable(response)
+    assert (await short_timeouts.get("/v1/decisions", headers=headers)).status_code == 200
