@@ -133,6 +133,14 @@ class ActionNotAllowed(ProblemError):
     title = "Action not allowed on this decision"
 
 
+class AlreadySettled(ProblemError):
+    """Units of an order line that an earlier action or a refund made in Shopify settled already."""
+
+    status = 409
+    code = "already_settled"
+    title = "Already refunded, credited or exchanged"
+
+
 class UpstreamError(ProblemError):
     """Trouble with a channel's API. `temporary` errors may be retried by the connector."""
 

@@ -79,7 +79,12 @@ class Problem(BaseModel):
     code: Code
     errors: list[FieldError] | None = Field(default=None, description="Field by field, where it helps.")
     action_id: str | None = Field(
-        default=None, description="On `action_not_allowed`: the action the decision already has."
+        default=None,
+        description="On `action_not_allowed`: the action the decision already has; on `already_settled`: "
+        "the earlier action that settled the units.",
+    )
+    refund_id: str | None = Field(
+        default=None, description="On `already_settled`: the refund made in Shopify that settled the units."
     )
     line: int | None = Field(
         default=None, description="On `invalid_policy`: the draft's line of the first problem, if known."

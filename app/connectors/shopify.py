@@ -57,6 +57,7 @@ class RefundSeen:
     note: str | None
     created_at: datetime
     amount: Money  # presentment
+    lines: tuple[tuple[str, int], ...] = ()  # (LineItem GID, units refunded)
 
 
 @dataclass(frozen=True)
@@ -362,6 +363,16 @@ def refund_seen(raw: Any, where: str) -> RefundSeen:
         note=payload.optional_text(node, "note", where),
         created_at=payload.timestamp(node, "createdAt", where),
         amount=_presentment(node, "totalRefundedSet", where),
+        lines=tuple(
+            (
+                payload.text(payload.obj(line, "lineItem", where), "id", where),
+                payload.count(line, "quantity", where),
+            )
+            for line in (
+                payload.as_object(item, where)
+                for item in payload.array(payload.obj(node, "refundLineItems", where), "nodes", where)
+            )
+        ),
     )
 
 

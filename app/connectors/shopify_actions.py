@@ -27,7 +27,11 @@ query SuggestedRefund($id: ID!, $refundLineItems: [RefundLineItemInput!]) {{
 }}
 """
 
-REFUND_FIELDS = f"id note createdAt totalRefundedSet {MONEY_BAG}"
+# What a refund covered, line by line: the units it settled.
+REFUND_FIELDS = (
+    f"id note createdAt totalRefundedSet {MONEY_BAG} "
+    "refundLineItems(first: 100) { nodes { quantity lineItem { id } } }"
+)
 
 REFUND_CREATE_MUTATION = f"""
 mutation RefundCreate($input: RefundInput!, $key: String!) {{

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.action_state import PENDING_STATES, STATES_HOLDING_DECISION, ActionState
+from app.db import settled_units
 from app.db.tables import Action, ShopifyRefund
 from app.domain import Resolution
 
@@ -81,7 +82,10 @@ async def transition(session: AsyncSession, action: Action, status: ActionState,
         )
         .values(status=status, **values)
     )
-    return bool(getattr(result, "rowcount", 0))
+    moved = bool(getattr(result, "rowcount", 0))
+    if moved and status is ActionState.failed:
+        await settled_units.release(session, action.id)  # it moved nothing: its units are free again
+    return moved
 
 
 async def record_refund(session: AsyncSession, refund: ShopifyRefund) -> bool:
@@ -92,11 +96,14 @@ async def record_refund(session: AsyncSession, refund: ShopifyRefund) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-async def refunds_on(session: AsyncSession, order_id: str) -> Sequence[ShopifyRefund]:
+async def fill_refund_lines(session: AsyncSession, refund: ShopifyRefund) -> bool:
+    """Store what a known refund covered, if it was recorded without; False when it was known."""
     result = await session.execute(
-        select(ShopifyRefund).where(ShopifyRefund.order_id == order_id).order_by(ShopifyRefund.created_at)
+        update(ShopifyRefund)
+        .where(ShopifyRefund.refund_id == refund.refund_id, ShopifyRefund.lines.is_(None))
+        .values(lines=refund.lines)
     )
-    return result.scalars().all()
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def has_unnamed_pending_exchanges(session: AsyncSession, channel: str) -> bool:

@@ -30,6 +30,8 @@ from app.errors import DatabaseUnavailable
 log = structlog.get_logger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+# The execution option that makes a transaction begin as SQLite's writer (see app.db.engine).
+SQLITE_BEGIN = "sqlite_begin"
 
 # What a lost, refused or silent connection raises from the driver: the database's trouble, not a bug.
 # (A timeout is `TimeoutError`: asyncpg's connect `timeout` and `command_timeout` raise it.)
@@ -73,6 +75,10 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite's writer begins IMMEDIATE (see app.db.engine); PostgreSQL ignores the option.
+        self._writing = async_sessionmaker(
+            engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}), expire_on_commit=False
+        )
         event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
         event.listen(engine.sync_engine, "handle_error", _discard_failed_connection)
 
@@ -80,7 +86,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """`async with database.transaction() as session:` commits on success, rolls back on error."""
         try:
-            async with self._sessions.begin() as session:
+            async with self._writing.begin() as session:
                 yield session
         except Exception as error:
             _raise_as_problem(error)

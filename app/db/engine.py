@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.db.database import Database
+from app.db.database import SQLITE_BEGIN, Database
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,13 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        # The driver would begin a transaction only at the first write, so a SAVEPOINT before it
+        # would be the outermost, and releasing it would commit: the transaction begins here instead.
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A writer takes the lock as it begins (waiting for another writer up to the busy timeout),
+        # so that what it read before writing cannot go stale under it.
+        mode = connection.get_execution_options().get(SQLITE_BEGIN, "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())

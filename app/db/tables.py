@@ -68,6 +68,8 @@ class StateColumn(TypeDecorator[ActionState]):
 
 
 Document = JSON().with_variant(JSONB(), "postgresql")
+# A document that may be absent: None is SQL NULL (not JSON `null`), so `IS NULL` finds it.
+OptionalDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class ModelDocument(TypeDecorator[Any]):
@@ -252,8 +254,35 @@ class ShopifyRefund(Base):
     amount: Mapped[Money] = mapped_column(ModelDocument(Money))
     created_at: Mapped[datetime] = mapped_column(doc="when Shopify made it")
     recorded_at: Mapped[datetime]
+    lines: Mapped[list[Any] | None] = mapped_column(
+        OptionalDocument, doc='what it settled: [{"line_id": LineItem GID, "quantity": n}]; null if not known'
+    )
 
     __table_args__ = (Index("ix_shopify_refunds_order_id", "order_id"),)
+
+
+class SettledUnit(Base):
+    """One unit of an order line that money moved for, held by the action or the refund that moved it.
+
+    A unit is refunded, credited or exchanged once: two actions claiming the same unit insert the same
+    key, and the database keeps one. A failed action's units are deleted, freeing them.
+    """
+
+    __tablename__ = "settled_units"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(255), primary_key=True, doc="the Shopify Order GID")
+    line_id: Mapped[str] = mapped_column(String(255), primary_key=True, doc="the LineItem GID")
+    unit: Mapped[int] = mapped_column(Integer, primary_key=True, doc="1, 2, ... within the line")
+    action_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("actions.id"))
+    refund_id: Mapped[str | None] = mapped_column(ForeignKey("shopify_refunds.refund_id"))
+    settled_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint("(action_id IS NULL) <> (refund_id IS NULL)", name="ck_settled_units_one_holder"),
+        Index("ix_settled_units_action_id", "action_id"),
+        Index("ix_settled_units_refund_id", "refund_id"),
+    )
 
 
 class ShopifyReturn(Base):

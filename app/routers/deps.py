@@ -182,8 +182,9 @@ _RESPONSES: dict[int, dict[str, Any]] = {
     404: {"description": "Not found (`order_not_found` on a route, `decision_not_found`)."},
     409: {
         "description": "Conflict: the order belongs to another channel (`channel_mismatch`), the decision "
-        "does not allow the action (`action_not_allowed`), or a request with the same Idempotency-Key is "
-        "still running (`idempotency_in_flight`)."
+        "does not allow the action (`action_not_allowed`), the units it covers were refunded, credited or "
+        "exchanged already (`already_settled`), or a request with the same Idempotency-Key is still "
+        "running (`idempotency_in_flight`)."
     },
     413: {"description": "The body is larger than the limit (`body_too_large`)."},
     422: {

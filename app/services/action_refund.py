@@ -14,6 +14,7 @@ from app.domain import ActionError, PlannedPayment
 from app.errors import ShopifyRejected, UpstreamError
 from app.services import action_plan as plans
 from app.services.action_steps import Step, never_ran
+from app.services.settlement import refund_lines
 
 MARKER_PREFIX = "returns-router action "
 
@@ -117,6 +118,7 @@ def _refund_row(action: Action, refund: RefundSeen, now: datetime) -> ShopifyRef
         amount=refund.amount,
         created_at=refund.created_at,
         recorded_at=now,
+        lines=refund_lines(refund.lines),
     )
 
 

@@ -10,7 +10,7 @@ anything is sent again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from app.services.action_steps import SETTLE, Lost, Step
 from app.services.action_store_credit import run_store_credit
 from app.services.api_keys import Caller
 from app.services.outcomes import settle_after
+from app.services.settlement import refund_lines, settle_for_action, settle_for_refund
 
 
 def answer(action: Action) -> dict[str, Any]:
@@ -68,8 +69,28 @@ class Actions:
         assert connector is not None
         order = Order.model_validate(decision.order_snapshot)
         plan = _plan(body, order, decision.request, policy)
+        await self._read_back_refunds(connector, decision.channel, order.order_id)
         action = await self._record(decision, kind, order, plan, caller, idempotency_key)
         return await self.run(connector, action)
+
+    async def _read_back_refunds(self, connector: ShopifyConnector, channel: str, order_id: str) -> None:
+        """Record the order's refunds as Shopify has them now, so that one made by hand in the admin
+        settles its units even before its `refunds/create` webhook arrives (or if it never does)."""
+        seen = await connector.order_refunds(order_id)
+        if not seen:
+            return
+        async with self._database.transaction() as session:
+            for refund in seen:
+                await record_shopify_refund(
+                    session,
+                    channel=channel,
+                    order_id=order_id,
+                    refund_id=refund.refund_id,
+                    amount=refund.amount,
+                    created_at=refund.created_at,
+                    note=refund.note,
+                    lines=refund.lines,
+                )
 
     async def _record(
         self,
@@ -80,7 +101,8 @@ class Actions:
         caller: Caller,
         idempotency_key: str,
     ) -> Action:
-        """The action row, committed before anything is sent; or the same request's earlier row."""
+        """The action row and the units it settles, committed before anything is sent; or the same
+        request's earlier row. Units another action or a refund settled already: `AlreadySettled`."""
         now = datetime.now(UTC)
         async with self._database.transaction() as session:
             existing = await rows.active_for(session, decision.id)
@@ -88,13 +110,6 @@ class Actions:
                 if (existing.api_key_id, existing.idempotency_key) == (caller.key_id, idempotency_key):
                     return existing  # the same request again, after it died: resume it
                 raise _taken(existing)
-            if kind is Resolution.refund:
-                outside = [r for r in await rows.refunds_on(session, order.order_id) if r.action_id is None]
-                if outside:
-                    raise ActionNotAllowed(
-                        f"Order {order.order_ref} was refunded outside this service "
-                        f"({outside[0].refund_id}); check it in Shopify before refunding again."
-                    )
             action = Action(
                 id=uuid.uuid4(),
                 decision_id=decision.id,
@@ -113,6 +128,9 @@ class Actions:
                 error=None,
             )
             if await rows.insert(session, action):
+                # Across decisions: the database keeps one claim on each unit (an error rolls back
+                # the action with it).
+                await settle_for_action(session, action, order)
                 return action
             winner = await rows.active_for(session, decision.id)
         raise _taken(winner)
@@ -198,12 +216,15 @@ async def record_shopify_refund(
     amount: Money,
     created_at: datetime,
     note: str | None,
+    lines: Sequence[tuple[str, int]] | None,
 ) -> bool:
-    """A refund seen from Shopify (a `refunds/create` webhook, a refund made by hand in the admin).
+    """A refund seen from Shopify (a `refunds/create` webhook, a read-back of the order's refunds).
 
-    Recorded once, in the caller's transaction. One made by an action (its note carries the
-    action's marker) settles that action; any other blocks refund actions on the order, so the
-    service never refunds on top of it. False when it was known already.
+    Recorded once, in the caller's transaction, with the units of each line it covered (`lines`;
+    None when they are not known). One made by an action (its note carries the action's marker)
+    settles that action, whose units are held already; any other, made by hand in the admin,
+    settles the units it covered, so no action moves money for them again. False when it was known
+    already.
     """
     action_id = marked_action(note)
     action = await rows.get(session, action_id) if action_id else None
@@ -230,8 +251,14 @@ async def record_shopify_refund(
         amount=amount,
         created_at=created_at,
         recorded_at=now,
+        lines=refund_lines(lines),
     )
-    return await rows.record_refund(session, row)
+    recorded = await rows.record_refund(session, row)
+    # Known already, but not what it covered (recorded before lines were): learn them now.
+    learned = not recorded and lines is not None and await rows.fill_refund_lines(session, row)
+    if (recorded or learned) and row.action_id is None and lines:
+        await settle_for_refund(session, row, lines)
+    return recorded
 
 
 async def for_decision(session: AsyncSession, decision_id: uuid.UUID) -> list[dict[str, Any]]:

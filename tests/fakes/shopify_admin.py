@@ -47,6 +47,7 @@ class FakeShopify:
     idempotency: dict[str, dict[str, Any]] = field(default_factory=dict)
     before: dict[str, list[httpx.Response]] = field(default_factory=dict)  # answers instead of running
     timeouts_after: Counter[str] = field(default_factory=Counter)  # runs, then the answer is lost
+    spared: Counter[str] = field(default_factory=Counter)  # calls served normally before faults apply
     latency: float = 0.0
     # Returns customers asked for (returns/request), as `return(id:)` reads them: {order_id, lines}.
     requested: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -71,10 +72,12 @@ class FakeShopify:
         self.calls[operation] += 1
         if self.latency:
             await asyncio.sleep(self.latency)  # let concurrent requests interleave
-        if self.before.get(operation):
+        spared = self.spared[operation] > 0
+        self.spared[operation] -= int(spared)
+        if self.before.get(operation) and not spared:
             return self.before[operation].pop(0)
         result = self.execute(body["query"], body.get("variables") or {}, operation)
-        if self.timeouts_after[operation] > 0:
+        if self.timeouts_after[operation] > 0 and not spared:
             self.timeouts_after[operation] -= 1
             raise httpx.ReadTimeout("the answer was lost", request=request)
         return httpx.Response(200, json=result)
@@ -258,12 +261,33 @@ class FakeShopify:
                 "presentmentMoney": _money(amount, currency),
             },
             "lines": input.get("refundLineItems"),
+            "refundLineItems": _refund_line_items(input.get("refundLineItems") or []),
         }
         self.refunds.append(refund)
         result = {"refund": refund, "userErrors": []}
         if key is not None:
             self.idempotency[key] = result
         return result
+
+    def refund_by_hand(self, order_id: str, lines: list[tuple[str, int]], amount: str) -> dict[str, Any]:
+        """A refund made in Shopify's admin, outside the service: no marker in its note."""
+        node = self.orders[order_id]
+        currency = node["presentmentCurrencyCode"]
+        refund_lines = [{"lineItemId": line_id, "quantity": quantity} for line_id, quantity in lines]
+        refund = {
+            "id": f"gid://shopify/Refund/{next(self._ids)}",
+            "order_id": order_id,
+            "note": "Refunded at the counter",
+            "createdAt": datetime.now(UTC).isoformat(),
+            "totalRefundedSet": {
+                "shopMoney": _money(Decimal(amount), currency),
+                "presentmentMoney": _money(Decimal(amount), currency),
+            },
+            "lines": refund_lines,
+            "refundLineItems": _refund_line_items(refund_lines),
+        }
+        self.refunds.append(refund)
+        return refund
 
     def _return_create(self, return_input: dict[str, Any]) -> dict[str, Any]:
         created = {
@@ -335,6 +359,11 @@ class FakeShopify:
         }
         self.credits.append(transaction)
         return {"storeCreditAccountTransaction": transaction, "userErrors": []}
+
+
+def _refund_line_items(lines: list[dict[str, Any]]) -> Any:
+    nodes = [{"quantity": line["quantity"], "lineItem": {"id": line["lineItemId"]}} for line in lines]
+    return lambda _info, **_: {"nodes": nodes}
 
 
 def _idempotency_key(info: graphql.GraphQLResolveInfo) -> str | None:

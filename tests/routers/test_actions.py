@@ -191,6 +191,7 @@ async def test_a_lost_outcome_is_unknown_until_read_back(
     decision = await decide(live, agent)
     shopify.timeouts_after["RefundCreate"] = 4  # every attempt refunded or replayed, every answer lost
     shopify.timeouts_after["OrderRefunds"] = 4  # and the read-back right after fails too
+    shopify.spared["OrderRefunds"] = 1  # (not the one before: the order's refunds, read before recording)
 
     response = await act(live, agent, decision["decision_id"], "refund", "k1")
 
@@ -261,24 +262,33 @@ async def test_a_stale_action_is_finished_by_reconciliation(
     assert len(shopify.refunds) == 1
 
 
-async def test_a_refund_made_in_shopify_is_recorded_once_and_settles_its_action(
+async def test_a_refund_made_in_shopify_is_recorded_once_and_blocks_the_units_it_covered(
     live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify, live_runtime: Runtime
 ) -> None:
     decision = await decide(live, agent)
     order_id = "gid://shopify/Order/450789469"
-    amount = Money(amount=Decimal("10.00"), currency="CAD")
+    amount = Money(amount=Decimal("44.07"), currency="CAD")
+    toque = [("gid://shopify/LineItem/1071823172", 1)]
     by_hand = dict(
         channel="shopify_ca", order_id=order_id, amount=amount, created_at=datetime.now(UTC), note=None
     )
     async with live_runtime.database.transaction() as session:
-        assert await actions.record_shopify_refund(session, refund_id="gid://shopify/Refund/1", **by_hand)
-        assert not await actions.record_shopify_refund(session, refund_id="gid://shopify/Refund/1", **by_hand)
+        assert await actions.record_shopify_refund(
+            session, refund_id="gid://shopify/Refund/1", lines=toque, **by_hand
+        )
+        assert not await actions.record_shopify_refund(
+            session, refund_id="gid://shopify/Refund/1", lines=toque, **by_hand
+        )
 
     refused = await act(live, agent, decision["decision_id"], "refund", "k1")
+    mittens = await act(live, agent, decision["decision_id"], "refund", "k2", items=[{"sku": "MIT-SHP-M"}])
 
-    assert refused.status_code == 409
+    assert (refused.status_code, refused.json()["code"]) == (409, "already_settled")
+    assert refused.json()["refund_id"] == "gid://shopify/Refund/1"
     assert "gid://shopify/Refund/1" in refused.json()["detail"]
-    assert shopify.calls["SuggestedRefund"] == shopify.calls["RefundCreate"] == 0
+    assert mittens.status_code == 201, mittens.text
+    [refund] = shopify.refunds
+    assert [line["lineItemId"] for line in refund["lines"]] == ["gid://shopify/LineItem/1071823173"]
 
 
 # --- Exchange and store credit -----------------------------------------------------------

@@ -1,9 +1,9 @@
 """`refunds/create`: a refund on a Shopify order, made by an action of the service or by hand.
 
-Every refund is recorded once (by its Refund GID), so the service knows what Shopify has paid back.
-One whose note carries an action's marker settles that action if it was still pending (its answer
-was lost, say); any other, made in Shopify's admin by hand, blocks refund actions on the order from
-then on: the service never refunds on top of a refund it did not make.
+Every refund is recorded once (by its Refund GID), with the units of each line it covered, so the
+service knows what Shopify has paid back. One whose note carries an action's marker settles that
+action if it was still pending (its answer was lost, say); any other, made in Shopify's admin by
+hand, settles the units it covered: no action refunds, credits or exchanges them again.
 
 The amount is what the refund's successful `refund` transactions paid back, in their currency;
 pending or failed transactions moved nothing (yet), but the refund still counts as made. Shopify may
@@ -34,6 +34,7 @@ async def prepare(event: WebhookEvent, now: datetime) -> Apply:
     created_at = _created_at(payload, event.occurred_at)
     amount = refunded(payload)
     note = payload.get("note") if isinstance(payload.get("note"), str) else None
+    lines = refunded_lines(payload)
 
     async def apply(session: AsyncSession) -> str:
         recorded = await actions.record_shopify_refund(
@@ -44,6 +45,7 @@ async def prepare(event: WebhookEvent, now: datetime) -> Apply:
             amount=amount,
             created_at=created_at,
             note=note,
+            lines=lines,
         )
         if not recorded:
             return f"refund {refund_id} known already"
@@ -84,6 +86,23 @@ def refunded(payload: dict[str, Any]) -> Money:
         raise UnusableEvent(f"the refund's amount is not money: {error.error_count()} errors") from error
 
 
+def refunded_lines(payload: dict[str, Any]) -> list[tuple[str, int]] | None:
+    """(LineItem GID, units) of each line the refund covered; None when the payload does not say."""
+    if "refund_line_items" not in payload:
+        return None
+    items = payload["refund_line_items"] or []
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise UnusableEvent("the refund's line items are not a list of objects")
+    lines = []
+    for item in items:
+        quantity = item.get("quantity")
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= 1_000_000:
+            raise UnusableEvent("a refund line item has no quantity")
+        if quantity:
+            lines.append((_gid("LineItem", item.get("line_item_id")), quantity))
+    return lines
+
+
 def _line_currency(payload: dict[str, Any]) -> str | None:
     """The currency the refund's lines (else its duties or shipping) are stated in, as paid."""
     sets = [
@@ -117,7 +136,7 @@ def _gid(kind: str, value: object) -> str:
         return f"gid://shopify/{kind}/{value}"
     if isinstance(value, str) and value.isdigit():
         return f"gid://shopify/{kind}/{value}"
-    field = "id" if kind == "Refund" else "order_id"
+    field = {"Refund": "id", "Order": "order_id"}.get(kind, "line_item_id")
     raise UnusableEvent(f"the refund has no numeric {field}")
 
 

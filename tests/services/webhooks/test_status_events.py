@@ -49,7 +49,7 @@ async def requested_decision(live: httpx.AsyncClient, agent: dict[str, str], wor
 # --- refunds/create ------------------------------------------------------------------------
 
 
-async def test_a_refund_made_by_hand_is_known_once_and_blocks_refund_actions(
+async def test_a_refund_made_by_hand_is_known_once_and_settles_the_units_it_covered(
     live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify, live_runtime: Runtime
 ) -> None:
     decision = await decide(live, agent)
@@ -86,9 +86,12 @@ async def test_a_refund_made_by_hand_is_known_once_and_blocks_refund_actions(
         await event(live_runtime.database, second_id)
     ).outcome == "refund gid://shopify/Refund/5001 known already"
 
+    assert known.lines == [{"line_id": "gid://shopify/LineItem/1071823172", "quantity": 1}]
+
     refused = await act(live, agent, decision["decision_id"], "refund", "k1")
 
-    assert (refused.status_code, refused.json()["code"]) == (409, "action_not_allowed")
+    assert (refused.status_code, refused.json()["code"]) == (409, "already_settled")
+    assert refused.json()["refund_id"] == "gid://shopify/Refund/5001"
     assert "gid://shopify/Refund/5001" in refused.json()["detail"]
     assert shopify.calls["SuggestedRefund"] == shopify.calls["RefundCreate"] == 0
     assert shopify.refunds == []
@@ -100,6 +103,7 @@ async def test_a_refund_carrying_a_pending_actions_marker_settles_that_action(
     decision = await decide(live, agent)
     shopify.timeouts_after["RefundCreate"] = 4  # Shopify refunds, every answer is lost...
     shopify.timeouts_after["OrderRefunds"] = 4  # ...and so is the read-back
+    shopify.spared["OrderRefunds"] = 1  # (not the one before: the order's refunds, read before recording)
     pending = (await act(live, agent, decision["decision_id"], "refund", "k1", note="Too small")).json()
     assert pending["state"] == "unknown"
     [made] = shopify.refunds
@@ -148,7 +152,7 @@ async def test_a_refund_marked_by_a_failed_action_still_blocks_refunding_again(
     [still_failed] = (await shown(live, agent, decision["decision_id"]))["actions"]
     assert still_failed["status"] == "failed"
     refused = await act(live, agent, decision["decision_id"], "refund", "k2")
-    assert refused.status_code == 409
+    assert (refused.status_code, refused.json()["code"]) == (409, "already_settled")
     assert shopify.calls["RefundCreate"] == 0
 
 
