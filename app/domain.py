@@ -397,7 +397,18 @@ def _text_only(value: object) -> object:
     return value
 
 
-RequestTime = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+# Moments a request may name: windows and deadlines are counted from them, and a moment near the
+# ends of the calendar Python knows would overflow (year 1, an hour east of UTC, has no UTC at all).
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+
+
+def _within_years(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must be between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+RequestTime = Annotated[AwareDatetime, BeforeValidator(_text_only), AfterValidator(_within_years)]
 
 
 def _strip(value: str) -> str:

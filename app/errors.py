@@ -207,6 +207,14 @@ class DatabaseUnavailable(ProblemError):
     title = "The database is unavailable"
 
 
+class Overloaded(ProblemError):
+    """More unverified webhook bodies in flight than the service holds in memory at once."""
+
+    status = 503
+    code = "overloaded"
+    title = "Too many requests in flight"
+
+
 class MigrationsPending(ProblemError):
     status = 503
     code = "migrations_pending"

@@ -1,28 +1,35 @@
-"""What the service accepts at the door: JSON bodies only, none larger than a limit, and each query
-parameter of the API once; no NUL character in either.
+"""What the service accepts at the door: JSON bodies only, none larger than a limit, no NUL character
+in any text, and each query parameter of the API once.
 
 The limit counts the bytes that arrive, whatever `Content-Length` claims (it may be absent, with
 chunked encoding, or false). A body is read whole before the application sees it, which every JSON
-endpoint does anyway; an oversized one is refused as soon as it crosses the limit. PostgreSQL's text and
-JSON hold no NUL: a body carrying one (`\u0000`) is refused with 422 before it reaches a column, rather
-than failing there as a 500.
+endpoint does anyway; an oversized one is refused as soon as it crosses the limit.
+
+A body that can only be verified once it is read whole (a signed webhook) is not read at all without
+its signature header, and such bodies in flight share one budget of bytes: past it, 503 `overloaded`.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import BodyTooLarge, ProblemError, UnsupportedMediaType, ValidationProblem
+from app.errors import (
+    BodyTooLarge,
+    InvalidSignature,
+    Overloaded,
+    ProblemError,
+    UnsupportedMediaType,
+    ValidationProblem,
+)
 from app.problems import render
 
 METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
-# `\u0000` escaped by an odd run of backslashes: `\\u0000` is a backslash and the text "u0000".
-_NUL_IN_JSON = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def is_json(content_type: bytes) -> bool:
@@ -32,91 +39,141 @@ def is_json(content_type: bytes) -> bool:
     )
 
 
+# PostgreSQL's text cannot hold U+0000: a JSON string escape of it (`\u0000`, its backslash not
+# itself escaped) is refused here, not left to fail in the database. Raw control characters are
+# not valid JSON at all.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+@dataclass(frozen=True)
+class Unverified:
+    """A path whose bodies are signed, so that they can only be verified once read whole."""
+
+    signature_header: bytes
+    budget_bytes: int  # every such body in flight at once, together
+
+
 class RequestLimits:
     def __init__(
         self,
         app: ASGIApp,
         max_body_bytes: int,
         larger: Mapping[str, int] | None = None,
-        verbatim: Collection[str] = (),
+        unverified: Mapping[str, Unverified] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         # Paths that take bigger bodies than the API's requests: Shopify's webhooks carry whole
         # refunds and returns, and must not be refused for their size.
         self.larger = dict(larger or {})
-        # Paths whose bodies are taken as sent, NUL or not: a Shopify delivery refused would be lost,
-        # and its free-text fields, where a NUL could be, are never stored.
-        self.verbatim = frozenset(verbatim)
+        self.unverified = dict(unverified or {})
+        self._in_flight = dict.fromkeys(self.unverified, 0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"].startswith("/v1/"):
-            refused = _query_problem(scope["query_string"])
-            if refused is not None:
-                await render(refused)(scope, receive, send)
-                return
+        path = scope["path"]
+        refused = _query_problem(scope["query_string"]) if path.startswith("/v1/") else None
+        if refused is not None:
+            await render(refused)(scope, receive, send)
+            return
         if scope["method"] not in METHODS_WITH_BODY:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        limit = self.larger.get(scope["path"], self.max_body_bytes)
         try:
-            declared = headers.get(b"content-length", b"")
-            if declared.isdigit() and int(declared) > limit:
-                raise _too_large(limit)
-            body = await self._read_body(receive, limit)
-            # No body at all is left to the route, which says which fields it needs.
-            if body and not is_json(headers.get(b"content-type", b"")):
-                raise UnsupportedMediaType("Send the body as JSON, with `Content-Type: application/json`.")
-            if body and scope["path"] not in self.verbatim and _NUL_IN_JSON.search(body):
-                raise ValidationProblem(
-                    "The body holds a NUL character (\\u0000); no text the service keeps may hold one.",
-                    errors=[{"loc": ["body"], "msg": "NUL character", "type": "nul_character"}],
-                )
+            body, held = await self._read_body(path, dict(scope["headers"]), receive)
         except ProblemError as problem:
             await render(problem)(scope, receive, send)
             return
-        if body is not None:
+        except ClientGone:
+            return  # nothing to answer, and no one to answer it to
+        try:
             await self.app(scope, _replay(body, receive), send)
+        finally:
+            self._give_back(path, held)
 
-    async def _read_body(self, receive: Receive, limit: int) -> bytes | None:
-        """The whole body, or None when the client went away before sending it."""
+    async def _read_body(self, path: str, headers: dict[bytes, bytes], receive: Receive) -> tuple[bytes, int]:
+        """The whole body, checked, and how many of its bytes count against its path's budget of
+        unverified bytes (given back by the caller once the request is over)."""
+        limit = self.larger.get(path, self.max_body_bytes)
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        signed = self.unverified.get(path)
+        if signed is not None and not headers.get(signed.signature_header):
+            raise InvalidSignature(f"{signed.signature_header.decode()} is missing; the body was not read.")
         chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        held = 0
+        try:
+            async for chunk in _chunks(receive, limit):
+                chunks.append(chunk)
+                if signed is not None:
+                    held += len(chunk)
+                    self._in_flight[path] += len(chunk)
+                    if self._in_flight[path] > signed.budget_bytes:
+                        raise Overloaded(
+                            "Too many signed bodies are being received at once; retry shortly.",
+                            headers={"Retry-After": "5"},
+                        )
+            body = b"".join(chunks)
+            # No body at all is left to the route, which says which fields it needs.
+            if body and not is_json(headers.get(b"content-type", b"")):
+                raise UnsupportedMediaType("Send the body as JSON, with `Content-Type: application/json`.")
+            if signed is None and _NUL_ESCAPE.search(body):
+                raise _nul_in(["body"])
+        except BaseException:
+            self._give_back(path, held)
+            raise
+        return body, held
+
+    def _give_back(self, path: str, held: int) -> None:
+        if held:
+            self._in_flight[path] -= held
 
 
-def _query_problem(query_string: bytes) -> ValidationProblem | None:
-    # No text the service stores or filters by holds a NUL character (PostgreSQL refuses one).
-    if b"%00" in query_string:
-        return ValidationProblem(
-            "A query parameter holds a NUL character (%00); no value of this API contains one.",
-            errors=[{"loc": ["query"], "msg": "NUL character", "type": "nul_character"}],
-        )
-    repeated = _repeated_parameters(query_string)
-    return _repeated(repeated) if repeated else None
+class ClientGone(Exception):
+    """The client went away before it sent the whole body."""
 
 
-def _repeated_parameters(query_string: bytes) -> list[str]:
-    """Query parameters given more than once. Every parameter of the API takes one value: a second
-    one is refused rather than silently winning over the first."""
-    if b"&" not in query_string:
-        return []
-    counts = Counter(name for name, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
-    return sorted(name for name, count in counts.items() if count > 1)
+async def _chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive; `ClientGone` when the client leaves before the last."""
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+def _query_problem(query_string: bytes) -> ProblemError | None:
+    """Query parameters given more than once (every parameter of the API takes one value: a second
+    one is refused rather than silently winning over the first), or holding a NUL character."""
+    if not query_string:
+        return None
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    counts = Counter(name for name, _ in pairs)
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    if repeated:
+        return _repeated(repeated)
+    with_nul = sorted({name for name, value in pairs if "\x00" in name or "\x00" in value})
+    if with_nul:
+        return _nul_in(*(["query", name.replace("\x00", "")] for name in with_nul))
+    return None
+
+
+def _nul_in(*locations: list[str]) -> ValidationProblem:
+    return ValidationProblem(
+        "Text may not contain the NUL character (U+0000, `\\u0000` in JSON, `%00` in a query); no text "
+        "the service keeps may hold one.",
+        errors=[{"loc": loc, "msg": "NUL character", "type": "nul_character"} for loc in locations],
+    )
 
 
 def _repeated(names: list[str]) -> ValidationProblem:

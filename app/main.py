@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app import api_docs, dashboard, problems
-from app.limits import RequestLimits
+from app.limits import RequestLimits, Unverified
 from app.observability import RequestIdMiddleware, RequestTelemetry, configure_logging
 from app.routers import actions, decisions, health, outcomes, policies, returns, webhooks
 from app.routers.deps import BEARER, BEARER_SCHEME, scopes_of
@@ -88,7 +88,9 @@ def create_app(settings: Settings | None = None, *, tune_gc: bool = False) -> Fa
             webhooks.PATH: max(webhooks.MAX_BODY_BYTES, settings.max_body_bytes),
             policies.PATH: max(policies.MAX_BODY_BYTES, settings.max_body_bytes),
         },
-        verbatim={webhooks.PATH},
+        unverified={
+            webhooks.PATH: Unverified(webhooks.SIGNATURE_HEADER, settings.webhook_unverified_bytes),
+        },
     )
     app.add_middleware(RequestTelemetry)
     app.add_middleware(RequestIdMiddleware)

@@ -63,6 +63,7 @@ class RequestIdMiddleware:
 
 
 access_log = structlog.get_logger("access")
+CLIENT_CLOSED_REQUEST = 499
 
 
 class RequestTelemetry:
@@ -80,7 +81,14 @@ class RequestTelemetry:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # what the client gets if the application raises before answering
+        status: int | None = None
+        gone = False
+
+        async def receive_noting_disconnect() -> Message:
+            nonlocal gone
+            message = await receive()
+            gone = gone or message["type"] == "http.disconnect"
+            return message
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
@@ -89,8 +97,12 @@ class RequestTelemetry:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_status)
+            await self.app(scope, receive_noting_disconnect, send_with_status)
         finally:
+            if status is None:
+                # Unanswered: the client left first (nginx's 499, not the service's error), or the
+                # application raised, which the client gets as a 500.
+                status = CLIENT_CLOSED_REQUEST if gone else 500
             seconds = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unrouted"

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         default="aiohttp", description="aiohttp (faster) or httpx's own, which respx can mock"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger bodies are refused (413)")
+    webhook_unverified_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1_000_000,
+        description="webhook bodies read before their signature is checked, all together; past it, 503",
+    )
     api_key_cache_seconds: float = Field(
         default=5.0, ge=0, le=60, description="how long a verified key is trusted without asking again"
     )

@@ -20,8 +20,18 @@ router = APIRouter(tags=["webhooks"])
 PATH = "/webhooks/shopify"
 # Shopify's payloads are far smaller; anything bigger is not read further (enforced by app.limits).
 MAX_BODY_BYTES = 1_000_000
+# Without it, a delivery's body is not read at all (app.limits).
+SIGNATURE_HEADER = b"x-shopify-hmac-sha256"
 
 OperatorCaller = Annotated[Caller, Depends(require_any_scope(Scope.read))]
+
+
+async def arrival() -> datetime:
+    """When a delivery arrived. The moments a delivery states are believed only near this one."""
+    return datetime.now(UTC)
+
+
+ArrivedAt = Annotated[datetime, Depends(arrival)]
 
 
 class WebhookAck(BaseModel):
@@ -46,6 +56,7 @@ async def receive_shopify_webhook(
     request: Request,
     channels: ChannelsDep,
     database: DatabaseDep,
+    received_at: ArrivedAt,
     hmac_signature: Annotated[
         str | None,
         Header(
@@ -104,8 +115,9 @@ async def receive_shopify_webhook(
         shop_domain=shop_domain,
         api_version=api_version,
         triggered_at=triggered_at,
+        received_at=received_at,
     )
-    stored = await inbox.store(database, channel, delivery, datetime.now(UTC))
+    stored = await inbox.store(database, channel, delivery, received_at)
     return WebhookAck(webhook_id=delivery.webhook_id, status="accepted" if stored else "duplicate")
 
 

@@ -419,3 +419,17 @@ async def test_a_sandbox_decision_takes_no_action(client: httpx.AsyncClient, age
     assert decision["sandbox"] is True
     response = await act(client, agent, decision["decision_id"], "refund", "k1")
     assert (response.status_code, response.json()["code"]) == (409, "action_not_allowed")
+
+
+async def test_a_nul_in_a_refund_note_is_refused_and_nothing_is_sent(
+    live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify
+) -> None:
+    decision = await decide(live, agent)
+    calls = sum(shopify.calls.values())
+
+    response = await act(live, agent, decision["decision_id"], "refund", "k1", note="Cracked\u0000 lid")
+
+    assert (response.status_code, response.json()["code"]) == (422, "validation_error")
+    assert response.json()["errors"][0]["type"] == "nul_character"
+    assert sum(shopify.calls.values()) == calls  # nothing sent, nothing even read
+    assert await stored_actions(live, agent, decision["decision_id"]) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -10,11 +11,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.tables import Decision as DecisionRow
+from app.observability import configure_logging
 from app.services.api_keys import Scope
+from app.settings import Settings
 from tests.conftest import MakeKey
 
 ROUTE = "/v1/returns/route"
@@ -300,7 +304,9 @@ async def test_a_nul_character_in_a_query_parameter_is_refused_at_the_door(
     response = await client.get(f"{path}?{name}=amazon%00us", headers=await make_key(Scope.read))
 
     assert_problem(response, 422, "validation_error")
-    assert response.json()["errors"] == [{"loc": ["query"], "msg": "NUL character", "type": "nul_character"}]
+    assert response.json()["errors"] == [
+        {"loc": ["query", name], "msg": "NUL character", "type": "nul_character"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -335,3 +341,154 @@ async def test_an_escaped_backslash_before_u0000_is_no_nul(
 
     assert response.status_code == 201, response.text
     assert response.json()["ticket_id"] == "C:\\u0000"
+
+
+# --- Values the database or the calendar cannot take: 4xx, never 500 --------------------------
+
+
+@pytest.fixture
+async def answering(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that gets the 500 a bug would answer, instead of the exception behind it."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as http:
+        yield http
+
+
+@pytest.mark.parametrize(
+    "moments",
+    [
+        {"as_of": "0001-01-01T00:00:00Z"},
+        {"as_of": "0001-01-01T00:00:00+05:00"},  # before the first moment Python has, in UTC
+        {"as_of": "9999-12-31T23:59:59Z"},
+        {"customer_contacted_at": "9999-12-31T23:59:59Z"},
+        {"customer_contacted_at": "0001-01-01T00:00:00Z"},
+    ],
+)
+async def test_moments_at_the_ends_of_the_calendar_are_validation_errors(
+    answering: httpx.AsyncClient,
+    route_key: dict[str, str],
+    sessions: async_sessionmaker[AsyncSession],
+    moments: dict[str, str],
+) -> None:
+    response = await answering.post(ROUTE, json={**BODY, **moments}, headers=route_key)
+
+    assert_problem(response, 422, "validation_error")
+    [error] = response.json()["errors"]
+    assert error["loc"] == ["body", *moments]
+    assert error["msg"] == "Value error, must be between the years 1970 and 2999"
+    assert await stored(sessions) == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["created_after=0001-01-01T00:00:00%2B05:00", "created_before=9999-12-31T23:59:59-05:00"],
+)
+async def test_filters_at_the_ends_of_the_calendar_are_validation_errors(
+    answering: httpx.AsyncClient, make_key: MakeKey, query: str
+) -> None:
+    response = await answering.get(f"/v1/decisions?{query}", headers=await make_key(Scope.read))
+    assert_problem(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"ticket_id": "T-88213\u0000"},
+        {"order_ref": "\u0000113-4567890-1234567"},
+        {"items": [{"sku": "KET-01\u0000"}]},
+        {"customer_message": "never stored, refused all the same\u0000"},
+    ],
+)
+async def test_a_nul_character_in_a_body_is_a_validation_error(
+    answering: httpx.AsyncClient,
+    route_key: dict[str, str],
+    sessions: async_sessionmaker[AsyncSession],
+    field: dict[str, Any],
+) -> None:
+    response = await answering.post(ROUTE, json={**BODY, **field}, headers=route_key)
+
+    assert_problem(response, 422, "validation_error")
+    assert response.json()["errors"][0]["type"] == "nul_character"
+    assert "NUL" in response.json()["detail"]
+    assert await stored(sessions) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/v1/decisions?ticket_id=T-1%00", "ticket_id"),
+        ("/v1/decisions?order_ref=%00", "order_ref"),
+        ("/v1/decisions?queue=returns%00", "queue"),
+        ("/v1/decisions?channel=amazon_us%00", "channel"),
+        ("/v1/webhooks/events?topic=returns%00", "topic"),
+        ("/v1/stats/decisions?group_by=channel&created_after=%00", "created_after"),
+    ],
+)
+async def test_a_nul_character_in_a_query_filter_is_a_validation_error(
+    answering: httpx.AsyncClient, make_key: MakeKey, path: str, name: str
+) -> None:
+    response = await answering.get(path, headers=await make_key(Scope.read))
+
+    assert_problem(response, 422, "validation_error")
+    assert response.json()["errors"] == [
+        {"loc": ["query", name], "msg": "NUL character", "type": "nul_character"}
+    ]
+
+
+async def test_a_client_that_leaves_mid_body_is_no_500_in_the_access_log_or_the_metrics(
+    app: FastAPI, route_key: dict[str, str], settings: Settings
+) -> None:
+    def answered(status: str) -> float:
+        return sum(
+            sample.value
+            for metric in REGISTRY.collect()
+            if metric.name == "returns_router_http_requests"
+            for sample in metric.samples
+            if sample.name.endswith("_total") and sample.labels["status"] == status
+        )
+
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"order_ref": "113-45', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(messages, {"type": "http.disconnect"})
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": ROUTE,
+        "raw_path": ROUTE.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"authorization", route_key["Authorization"].encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("router.test", 80),
+        "state": {},
+    }
+    errors_before, gone_before = answered("500"), answered("499")
+    lines = io.StringIO()
+    configure_logging("INFO", "json", stream=lines)
+    try:
+        await app(scope, receive, send)
+    finally:
+        configure_logging(settings.log_level, settings.log_format)
+
+    assert sent == []  # nobody to answer
+    [access] = [json.loads(line) for line in lines.getvalue().splitlines() if '"event": "request"' in line]
+    assert access["status"] == 499
+    assert (answered("500"), answered("499")) == (errors_before, gone_before + 1)

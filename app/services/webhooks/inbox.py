@@ -1,4 +1,5 @@
-"""Taking a verified delivery in: checked, stripped of buyer notes, and stored once by its webhook id.
+"""Taking a verified delivery in: checked, cut down to the fields the service reads, and stored once by
+its webhook id.
 
 Nothing is processed here: the answer to Shopify must come at once, and the worker does the rest.
 """
@@ -9,7 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,34 +22,21 @@ from app.db.decisions import PagePosition
 from app.db.tables import WebhookEvent
 from app.db.webhook_events import EventStatus as EventStatus  # the statuses operators filter by
 from app.errors import MalformedBody, ValidationProblem
-from app.services.action_refund import marked_action, marker
 from app.services.decision_pages import WEBHOOK_EVENTS, decode_cursor, encode_cursor
+from app.services.webhooks import kept_fields
 from app.services.webhooks.handlers import SUBSCRIBED_TOPICS
 
 _KIND_OF_TOPIC = {"returns": "Return", "refunds": "Refund"}
 _TOPIC = re.compile(r"^[a-z_]{1,48}/[a-z_]{1,48}$")
 _WEBHOOK_ID = re.compile(r"^[\x21-\x7E]{1,255}$")
 
-# Free text and personal fields Shopify may put in a payload; the service never keeps them.
-_BUYER_FIELDS = frozenset(
-    {
-        "customer_note",
-        "return_reason_note",
-        "note",
-        "email",
-        "phone",
-        "first_name",
-        "last_name",
-        "customer",
-        "billing_address",
-        "shipping_address",
-        "address1",
-        "address2",
-        "receipt",
-        "payment_details",
-        "properties",
-    }
-)
+# Shopify retries a delivery for up to 48 hours. A moment a delivery states (its unsigned
+# `X-Shopify-Triggered-At`, or its payload's `updated_at`, which a replayed body carries from long
+# ago) is believed only between that long before its arrival and a little after it.
+DELIVERY_AGE = timedelta(hours=49)
+CLOCK_SKEW = timedelta(minutes=5)
+# Shopify's payloads are a few levels deep; one far deeper is not a payload of theirs.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -59,8 +47,9 @@ class Delivery:
     topic: str
     shop_domain: str | None
     api_version: str | None
-    triggered_at: datetime | None
+    triggered_at: datetime | None  # None when absent, or when it is not to be believed
     payload: dict[str, Any]
+    stored: dict[str, Any] | None  # what of the payload is stored: the fields the handlers read
 
 
 def read_delivery(
@@ -71,7 +60,9 @@ def read_delivery(
     shop_domain: str | None,
     api_version: str | None,
     triggered_at: str | None,
+    received_at: datetime,
 ) -> Delivery:
+    """The delivery, checked: its headers, its JSON, and what of its payload is to be stored."""
     problems = []
     if webhook_id is None or not _WEBHOOK_ID.match(webhook_id):
         problems.append(_header_error("X-Shopify-Webhook-Id", "1-255 visible ASCII characters"))
@@ -83,22 +74,26 @@ def read_delivery(
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MalformedBody("The body could not be parsed as JSON.") from error
+    except RecursionError as error:
+        raise MalformedBody(f"The body is nested deeper than {MAX_DEPTH} levels.") from error
     if not isinstance(payload, dict):
         raise MalformedBody("The body is not a JSON object.")
+    if _depth(payload) > MAX_DEPTH:
+        raise MalformedBody(f"The body is nested deeper than {MAX_DEPTH} levels.")
     return Delivery(
         webhook_id=webhook_id,
         topic=topic,
         shop_domain=(shop_domain or "")[:255] or None,
         api_version=(api_version or "")[:32] or None,
-        triggered_at=_moment(triggered_at),
+        triggered_at=_believed(_moment(triggered_at), received_at),
         payload=payload,
+        stored=kept_fields.kept(topic, payload),
     )
 
 
 async def store(database: Database, channel: ShopifyChannel, delivery: Delivery, now: datetime) -> bool:
     """Store the event for the worker; False when this webhook id was stored before (a redelivery)."""
     payload = delivery.payload
-    subscribed = delivery.topic in SUBSCRIBED_TOPICS
     values: dict[str, Any] = dict(
         id=delivery.webhook_id,
         channel=channel.key,
@@ -111,7 +106,7 @@ async def store(database: Database, channel: ShopifyChannel, delivery: Delivery,
         received_at=now,
         # Topics the service does not subscribe to may carry anything (orders carry addresses):
         # they are recorded, not kept.
-        payload=_kept(delivery.topic, payload) if subscribed else None,
+        payload=delivery.stored if delivery.topic in SUBSCRIBED_TOPICS else None,
         status=EventStatus.pending,
         attempts=0,
         next_attempt_at=now,
@@ -135,29 +130,36 @@ async def recent(
 
 def occurred_at(payload: dict[str, Any], triggered_at: datetime | None, received_at: datetime) -> datetime:
     """When the change happened, to order events: the resource's own `updated_at` when the payload
-    has one, else Shopify's trigger time, else the resource's `created_at`, else the arrival."""
+    has one, else Shopify's trigger time, else the resource's `created_at`, else the arrival; each
+    only when it is to be believed (see `DELIVERY_AGE`)."""
     for moment in (_moment(payload.get("updated_at")), triggered_at, _moment(payload.get("created_at"))):
-        if moment is not None:
-            return moment
+        believed = _believed(moment, received_at)
+        if believed is not None:
+            return believed
     return received_at
 
 
-def _kept(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
-    kept: dict[str, Any] = without_buyer_fields(payload)
-    # A refund's note is free text, but the action marker in it says which action made the refund.
-    note = payload.get("note")
-    action_id = marked_action(note) if topic == "refunds/create" and isinstance(note, str) else None
-    if action_id is not None:
-        kept["note"] = marker(action_id)
-    return kept
+def _believed(moment: datetime | None, received_at: datetime) -> datetime | None:
+    """`moment` if a delivery received at `received_at` may state it; else None."""
+    if moment is None or not received_at - DELIVERY_AGE <= moment <= received_at + CLOCK_SKEW:
+        return None
+    return moment
 
 
-def without_buyer_fields(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: without_buyer_fields(v) for k, v in value.items() if k not in _BUYER_FIELDS}
-    if isinstance(value, list):
-        return [without_buyer_fields(item) for item in value]
-    return value
+def _depth(value: Any) -> int:
+    """How deeply a parsed JSON value nests (an object or array is one level), without recursion."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _subject(topic: str, payload: dict[str, Any]) -> str | None:
@@ -178,7 +180,8 @@ def _moment(value: object) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        moment.astimezone(UTC)  # year 1 an hour east of UTC is before the first moment Python has
+    except (ValueError, OverflowError):
         return None
     return moment if moment.tzinfo is not None else None
 

@@ -190,7 +190,7 @@ async def test_an_older_change_arriving_late_does_not_undo_a_newer_one(
         client,
         {**the_return, "status": "declined", "updated_at": "2026-11-21T12:00:00-05:00"},
         topic="returns/decline",
-        triggered_at="2026-11-21T10:00:00Z",
+        triggered_at="2026-11-21T17:00:05Z",
     )
     await drain(worker)
     approved = await receive(
@@ -342,8 +342,9 @@ async def test_the_worker_loop_reports_the_inbox_depth_and_age_to_metrics(
 ) -> None:
     from app import metrics as app_metrics
 
-    await receive(client, return_request_payload())
-    await receive(client, return_request_payload(return_id=9_002))
+    just_now = datetime.now(UTC).isoformat()  # received now: the inbox's age counts from arrival
+    await receive(client, return_request_payload(), triggered_at=just_now)
+    await receive(client, return_request_payload(return_id=9_002), triggered_at=just_now)
     clock = Clock()
     clock.advance(timedelta(minutes=3))
     await Worker(runtime.database, runtime.handlers, clock=clock).record_backlog()
