@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.db.database import described, is_database_error
 from app.errors import MalformedBody, ProblemError, ValidationProblem
 
 log = structlog.get_logger(__name__)
@@ -173,7 +175,12 @@ async def _on_http(_request: Request, error: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(_request: Request, error: Exception) -> JSONResponse:
-    log.exception("unhandled_error", error=type(error).__name__)
+    if is_database_error(error):
+        # Where, and what kind: the driver's message quotes the values the statement carried.
+        stack = "".join(traceback.format_tb(error.__traceback__))
+        log.error("unhandled_error", error=type(error).__name__, database_error=described(error), stack=stack)
+    else:
+        log.exception("unhandled_error", error=type(error).__name__)
     return problem_response(
         500, "internal_error", "Internal error", "An unexpected error occurred; it was logged."
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
@@ -45,6 +46,13 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.QueryCanceledError,  # the server's own `statement_timeout`
 )
 
+# What the drivers raise: their messages may quote the values of a statement.
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    sqlite3.Error,
+)
+
 # SQLite's own: another writer held the lock past the busy timeout, or the file cannot be used.
 _SQLITE_UNAVAILABLE = re.compile(r"database is locked|unable to open database|disk I/O error", re.IGNORECASE)
 
@@ -61,6 +69,40 @@ def unavailable(error: BaseException) -> bool:
         error = error.orig or error
     cause = getattr(error, "__cause__", None)
     return isinstance(error, _CONNECTION_ERRORS) or isinstance(cause, _CONNECTION_ERRORS)
+
+
+def described(error: BaseException) -> str:
+    """An error as a log line or a stored event may show it.
+
+    A database error's message quotes what the statement carried (`DETAIL: Key (ticket_id)=(T-88213)
+    already exists`, a failing row, an invalid parameter): of those only the kind and the SQLSTATE
+    are shown. Any other error is its type and message.
+    """
+    if not is_database_error(error):
+        return f"{type(error).__name__}: {error}"
+    chain = _chain(error)
+    named = [error, *(e for e in chain if isinstance(e, _DRIVER_ERRORS))]  # the error, and the driver's
+    kinds = list(dict.fromkeys(f"{type(e).__module__.split('.')[0]}.{type(e).__name__}" for e in named))
+    sqlstate = next((getattr(e, "sqlstate", None) for e in chain if getattr(e, "sqlstate", None)), None)
+    return " from ".join(kinds) + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
+
+
+def is_database_error(error: BaseException) -> bool:
+    """Raised by the database or its driver (or wrapping such an error)."""
+    return any(isinstance(e, (exc.StatementError, *_DRIVER_ERRORS)) for e in _chain(error))
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error, what it wraps (`orig`) and what caused it, each once."""
+    chain: list[BaseException] = []
+    pending: list[BaseException | None] = [error]
+    while pending:
+        item = pending.pop(0)
+        if item is None or any(item is seen for seen in chain) or len(chain) > 10:
+            continue
+        chain.append(item)
+        pending += [getattr(item, "orig", None), item.__cause__, item.__context__]
+    return chain
 
 
 def unavailable_problem() -> DatabaseUnavailable:

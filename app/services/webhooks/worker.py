@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from app import metrics
 from app.connectors.retry import RetryPolicy
 from app.db import webhook_events as inbox
-from app.db.database import Database
+from app.db.database import Database, described
 from app.db.tables import WebhookEvent
 from app.db.webhook_events import EventStatus
 from app.errors import ProblemError, UpstreamError
@@ -93,7 +93,7 @@ class Worker:
             await self._failed(event, token, error)
 
     async def _failed(self, event: WebhookEvent, token: str, error: Exception) -> None:
-        description = f"{type(error).__name__}: {error}"
+        description = described(error)  # stored and logged: a database error's values are left out
         events = log.bind(webhook_id=event.id, topic=event.topic, attempt=event.attempts)
         now = self._clock()
         async with self._database.transaction() as session:
