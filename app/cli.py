@@ -70,6 +70,8 @@ def serve(
     """Run the API (uvicorn), migrating the database first."""
     import uvicorn
 
+    from app.serving import ServeLimits, uvicorn_options
+
     settings = Settings()
     try:
         load_policy_book(settings)  # the lifespan loads them again; this says why it would not start
@@ -91,6 +93,7 @@ def serve(
         server_header=False,
         access_log=False,  # the application writes its own access line, with the request id
         log_level=settings.log_level.lower(),
+        **uvicorn_options(ServeLimits.from_settings(settings)),
     )
 
 

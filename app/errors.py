@@ -229,6 +229,12 @@ class SimulationUnavailable(ProblemError):
     title = "The simulation cannot run now"
 
 
+class RequestTimeout(ProblemError):
+    status = 408
+    code = "request_timeout"
+    title = "The body took too long to arrive"
+
+
 class BodyTooLarge(ProblemError):
     status = 413
     code = "body_too_large"

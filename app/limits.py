@@ -5,12 +5,14 @@ The limit counts the bytes that arrive, whatever `Content-Length` claims (it may
 chunked encoding, or false). A body is read whole before the application sees it, which every JSON
 endpoint does anyway; an oversized one is refused as soon as it crosses the limit.
 
+A body must arrive whole within a deadline (a client trickling it holds memory and a connection).
 A body that can only be verified once it is read whole (a signed webhook) is not read at all without
 its signature header, and such bodies in flight share one budget of bytes: past it, 503 `overloaded`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
@@ -24,6 +26,7 @@ from app.errors import (
     InvalidSignature,
     Overloaded,
     ProblemError,
+    RequestTimeout,
     UnsupportedMediaType,
     ValidationProblem,
 )
@@ -60,9 +63,11 @@ class RequestLimits:
         max_body_bytes: int,
         larger: Mapping[str, int] | None = None,
         unverified: Mapping[str, Unverified] | None = None,
+        body_timeout: float = 10.0,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
         # Paths that take bigger bodies than the API's requests: Shopify's webhooks carry whole
         # refunds and returns, and must not be refused for their size.
         self.larger = dict(larger or {})
@@ -106,7 +111,7 @@ class RequestLimits:
         chunks: list[bytes] = []
         held = 0
         try:
-            async for chunk in _chunks(receive, limit):
+            async for chunk in _chunks(receive, limit, self.body_timeout):
                 chunks.append(chunk)
                 if signed is not None:
                     held += len(chunk)
@@ -136,11 +141,19 @@ class ClientGone(Exception):
     """The client went away before it sent the whole body."""
 
 
-async def _chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:
-    """The body's chunks as they arrive; `ClientGone` when the client leaves before the last."""
+async def _chunks(receive: Receive, limit: int, timeout: float) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive; `ClientGone` when the client leaves before the last, and
+    `RequestTimeout` when the last has not come `timeout` seconds after reading began."""
     size = 0
+    deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        message = await receive()
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError:
+            raise RequestTimeout(
+                f"The body did not arrive within {timeout:g} seconds.", headers={"Connection": "close"}
+            ) from None
         if message["type"] != "http.request":
             raise ClientGone
         chunk = message.get("body", b"")

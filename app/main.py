@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, *, tune_gc: bool = False) -> Fa
         unverified={
             webhooks.PATH: Unverified(webhooks.SIGNATURE_HEADER, settings.webhook_unverified_bytes),
         },
+        body_timeout=settings.body_timeout_seconds,
     )
     app.add_middleware(RequestTelemetry)
     app.add_middleware(RequestIdMiddleware)
@@ -155,6 +156,7 @@ _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schema
 
 # What RequestLimits answers for any route that takes a body (see app.limits).
 _REFUSED_AT_THE_DOOR = {
+    "408": {"description": "The body did not arrive in time (`request_timeout`).", "content": _PROBLEM},
     "413": {"description": "The body is larger than the limit (`body_too_large`).", "content": _PROBLEM},
     "415": {"description": "The body is not JSON (`unsupported_media_type`).", "content": _PROBLEM},
 }

@@ -135,6 +135,16 @@ class Settings(BaseSettings):
     database_pool_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     database_statement_timeout_seconds: float = Field(default=3.0, gt=0, le=600)
 
+    # A request's body must arrive whole within this; else 408 `request_timeout`.
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # `python -m app serve` (see app.serving): open connections at most (beyond it, new ones are
+    # closed at once, and requests on the last one answered 503), the time and size a request's
+    # line and headers may take, and how long an idle keep-alive connection is kept.
+    serve_limit_concurrency: int = Field(default=1000, ge=1)
+    serve_header_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    serve_max_header_bytes: int = Field(default=64 * 1024, ge=8 * 1024)
+    serve_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+
     @property
     def database_timeouts(self) -> Timeouts:
         return Timeouts(

@@ -198,9 +198,9 @@ _RESPONSES: dict[int, dict[str, Any]] = {
         "credentials (`upstream_auth_failed`)."
     },
     503: {
-        "description": "Unavailable for now: the database (`database_unavailable`) or, on a call to a "
-        "channel, the channel (`upstream_unavailable`, `upstream_rate_limited`). Retry after "
-        "`Retry-After` seconds.",
+        "description": "Unavailable for now: the database (`database_unavailable`), on a call to a "
+        "channel, the channel (`upstream_unavailable`, `upstream_rate_limited`), or on a webhook, too "
+        "many bodies being received at once (`overloaded`). Retry after `Retry-After` seconds.",
         "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
     },
     504: {
