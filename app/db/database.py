@@ -136,11 +136,15 @@ class Database:
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
         """`async with database.reading() as session:` for reads; nothing it does is committed."""
+        session = self._sessions()
         try:
-            async with self._sessions() as session:
-                yield session
+            yield session
         except Exception as error:
+            await _close_quietly(session)
             _raise_as_problem(error)
+        # The reads are done (a request's answer may be on its way already): a database that stops
+        # answering now costs the rollback's timeout, and nothing to report.
+        await _close_quietly(session)
 
     @asynccontextmanager
     async def driver(self) -> AsyncIterator[Any]:
@@ -163,6 +167,15 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def _close_quietly(session: AsyncSession) -> None:
+    try:
+        await session.close()
+    except Exception as error:
+        if not unavailable(error):
+            raise
+        log.warning("database_unavailable", error=type(error).__name__, closing=True)
 
 
 def _raise_as_problem(error: Exception) -> NoReturn:
