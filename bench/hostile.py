@@ -121,6 +121,8 @@ class Bench:
                 response = await call
         except TimeoutError:
             return f"no answer in {self.bound:.0f} s", time.perf_counter() - started
+        except httpx.TransportError as error:
+            return f"connection broken ({type(error).__name__})", time.perf_counter() - started
         code = response.headers.get("content-type", "").endswith("json") and response.json().get("code")
         retry = response.headers.get("retry-after")
         answer = (
