@@ -57,7 +57,6 @@ class RefundSeen:
     note: str | None
     created_at: datetime
     amount: Money  # presentment
-    lines: tuple[tuple[str, int], ...] = ()  # (LineItem GID, units refunded)
 
 
 @dataclass(frozen=True)
@@ -200,6 +199,27 @@ class ShopifyConnector:
             refund_seen(raw, f"Shopify order {order_id}: refund")
             for raw in payload.array(order, "refunds", "")
         ]
+
+    async def refund_lines(self, refund_id: str) -> list[tuple[str, int]] | None:
+        """(LineItem GID, units) of each line a refund covered; None when Shopify has no such refund,
+        or it covered more lines than one query reads (what it covered is then not known)."""
+        data = await self.admin.execute(
+            "RefundLines", docs.REFUND_LINES_QUERY, {"id": refund_id}, retry=READS
+        )
+        where = f"Shopify refund {refund_id}"
+        refund = payload.optional_obj(data, "refund", where)
+        if refund is None:
+            return None
+        items = payload.obj(refund, "refundLineItems", where)
+        if payload.obj(items, "pageInfo", where).get("hasNextPage") is not False:
+            return None
+        lines = []
+        for item in payload.array(items, "nodes", where):
+            line = payload.as_object(item, where)
+            quantity = payload.count(line, "quantity", where)
+            if quantity:
+                lines.append((payload.text(payload.obj(line, "lineItem", where), "id", where), quantity))
+        return lines
 
     # --- Returns with exchange -----------------------------------------------------------
 
@@ -363,16 +383,6 @@ def refund_seen(raw: Any, where: str) -> RefundSeen:
         note=payload.optional_text(node, "note", where),
         created_at=payload.timestamp(node, "createdAt", where),
         amount=_presentment(node, "totalRefundedSet", where),
-        lines=tuple(
-            (
-                payload.text(payload.obj(line, "lineItem", where), "id", where),
-                payload.count(line, "quantity", where),
-            )
-            for line in (
-                payload.as_object(item, where)
-                for item in payload.array(payload.obj(node, "refundLineItems", where), "nodes", where)
-            )
-        ),
     )
 
 

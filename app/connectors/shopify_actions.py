@@ -27,11 +27,18 @@ query SuggestedRefund($id: ID!, $refundLineItems: [RefundLineItemInput!]) {{
 }}
 """
 
-# What a refund covered, line by line: the units it settled.
-REFUND_FIELDS = (
-    f"id note createdAt totalRefundedSet {MONEY_BAG} "
-    "refundLineItems(first: 100) { nodes { quantity lineItem { id } } }"
-)
+REFUND_FIELDS = f"id note createdAt totalRefundedSet {MONEY_BAG}"
+
+# What one refund covered, line by line (the units it settled). Asked of one refund at a time: the
+# lines of every refund of an order in one query could cost more points than a query may.
+REFUND_LINES_QUERY = """
+query RefundLines($id: ID!) {
+  refund(id: $id) {
+    id
+    refundLineItems(first: 250) { pageInfo { hasNextPage } nodes { quantity lineItem { id } } }
+  }
+}
+"""
 
 REFUND_CREATE_MUTATION = f"""
 mutation RefundCreate($input: RefundInput!, $key: String!) {{

@@ -122,6 +122,24 @@ async def has_unnamed_pending_exchanges(session: AsyncSession, channel: str) -> 
     return found is not None
 
 
+async def refunds_on(session: AsyncSession, order_id: str) -> Sequence[ShopifyRefund]:
+    result = await session.execute(
+        select(ShopifyRefund).where(ShopifyRefund.order_id == order_id).order_by(ShopifyRefund.created_at)
+    )
+    return result.scalars().all()
+
+
+async def refunds_known(session: AsyncSession, refund_ids: Sequence[str]) -> set[str]:
+    """Of these refunds, those recorded with what they covered, or made by an action (which knows)."""
+    result = await session.execute(
+        select(ShopifyRefund.refund_id).where(
+            ShopifyRefund.refund_id.in_(refund_ids),
+            ShopifyRefund.lines.is_not(None) | ShopifyRefund.action_id.is_not(None),
+        )
+    )
+    return set(result.scalars().all())
+
+
 async def pending_exchanges(session: AsyncSession, return_id: str, order_id: str | None) -> Sequence[Action]:
     """Exchanges not yet settled that made this Return, or that may have made it without knowing
     (on the same order, the answer naming the Return was lost)."""

@@ -118,7 +118,7 @@ def _refund_row(action: Action, refund: RefundSeen, now: datetime) -> ShopifyRef
         amount=refund.amount,
         created_at=refund.created_at,
         recorded_at=now,
-        lines=refund_lines(refund.lines),
+        lines=refund_lines(action.plan.lines),  # what the action asked Shopify to refund
     )
 
 

@@ -74,13 +74,20 @@ class Actions:
         return await self.run(connector, action)
 
     async def _read_back_refunds(self, connector: ShopifyConnector, channel: str, order_id: str) -> None:
-        """Record the order's refunds as Shopify has them now, so that one made by hand in the admin
-        settles its units even before its `refunds/create` webhook arrives (or if it never does)."""
+        """Record the order's refunds the service does not know yet (or not what they covered), so
+        that one made by hand in the admin settles its units even before its `refunds/create`
+        webhook arrives, or if it never does."""
         seen = await connector.order_refunds(order_id)
         if not seen:
             return
+        async with self._database.reading() as session:
+            known = await rows.refunds_known(session, [refund.refund_id for refund in seen])
+        unknown = [refund for refund in seen if refund.refund_id not in known]
+        if not unknown:
+            return
+        lines = [await connector.refund_lines(refund.refund_id) for refund in unknown]
         async with self._database.transaction() as session:
-            for refund in seen:
+            for refund, covered in zip(unknown, lines, strict=True):
                 await record_shopify_refund(
                     session,
                     channel=channel,
@@ -89,7 +96,7 @@ class Actions:
                     amount=refund.amount,
                     created_at=refund.created_at,
                     note=refund.note,
-                    lines=refund.lines,
+                    lines=covered,
                 )
 
     async def _record(
@@ -216,7 +223,7 @@ async def record_shopify_refund(
     amount: Money,
     created_at: datetime,
     note: str | None,
-    lines: Sequence[tuple[str, int]] | None,
+    lines: Sequence[tuple[str, int]] | None = None,
 ) -> bool:
     """A refund seen from Shopify (a `refunds/create` webhook, a read-back of the order's refunds).
 

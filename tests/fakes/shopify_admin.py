@@ -133,6 +133,7 @@ class FakeShopify:
             "orders": lambda _info, query, **_: self._orders_named(query),
             "customer": lambda _info, id: self._customer(id),
             "return": lambda _info, id: self._return(id),
+            "refund": lambda _info, id: next((r for r in self.refunds if r["id"] == id), None),
             "refundCreate": self._refund_create,
             "returnCreate": lambda _info, returnInput: self._return_create(returnInput),
             "returnProcess": lambda _info, input: self._return_process(input),
@@ -363,7 +364,7 @@ class FakeShopify:
 
 def _refund_line_items(lines: list[dict[str, Any]]) -> Any:
     nodes = [{"quantity": line["quantity"], "lineItem": {"id": line["lineItemId"]}} for line in lines]
-    return lambda _info, **_: {"nodes": nodes}
+    return lambda _info, **_: {"nodes": nodes, "pageInfo": {"hasNextPage": False}}
 
 
 def _idempotency_key(info: graphql.GraphQLResolveInfo) -> str | None:

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from app.db.tables import Decision
+from app.db.tables import Decision, ShopifyRefund
+from app.domain import Money
 from app.main import create_app
 from app.runtime import Runtime
+from app.services import actions
 from app.services.webhooks.worker import Worker
 from tests.fakes.shopify_admin import FakeShopify
 from tests.routers.test_actions import act, decide, stored_actions
@@ -203,3 +207,40 @@ async def test_a_refund_made_by_hand_is_read_back_before_anything_is_sent(
     assert assert_already_settled(credit)["refund_id"] == by_hand["id"]
     assert exchanged.status_code == 201, exchanged.text
     assert (shopify.credits, len(shopify.refunds), len(shopify.returns)) == ([], 1, 1)
+
+
+async def test_a_refund_recorded_without_its_lines_blocks_the_order_until_they_are_read_back(
+    live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify, live_runtime: Runtime
+) -> None:
+    decision = await decide(live, agent)
+    by_hand = shopify.refund_by_hand(ORDER, [(TOQUE, 1)], "44.07")
+    unknown = "gid://shopify/Refund/1"  # recorded before lines were, and gone from Shopify since
+    for refund_id in (by_hand["id"], unknown):
+        async with live_runtime.database.transaction() as session:
+            await actions.record_shopify_refund(
+                session,
+                channel="shopify_ca",
+                order_id=ORDER,
+                refund_id=refund_id,
+                amount=Money(amount=Decimal("44.07"), currency="CAD"),
+                created_at=datetime.now(UTC),
+                note=None,
+            )
+
+    blocked = await act(live, agent, decision["decision_id"], "refund", "r-1", items=[{"sku": "MIT-SHP-M"}])
+
+    assert assert_already_settled(blocked)["refund_id"] == unknown
+    assert "which lines" in blocked.json()["detail"]
+    async with live_runtime.database.reading() as session:
+        learned = await session.get(ShopifyRefund, by_hand["id"])
+    assert learned is not None
+    assert learned.lines == [{"line_id": TOQUE, "quantity": 1}]  # read back meanwhile
+
+    async with live_runtime.database.transaction() as session:  # the unknown one, sorted out by hand
+        await session.execute(delete(ShopifyRefund).where(ShopifyRefund.refund_id == unknown))
+    mittens = await act(live, agent, decision["decision_id"], "refund", "r-2", items=[{"sku": "MIT-SHP-M"}])
+    another = await decide(live, agent, ticket_id="T-2")
+    toque = await act(live, agent, another["decision_id"], "refund", "r-3", items=[{"sku": "TOQ-MER-GRY"}])
+
+    assert mittens.status_code == 201, mittens.text
+    assert assert_already_settled(toque)["refund_id"] == by_hand["id"]
