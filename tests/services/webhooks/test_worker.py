@@ -190,7 +190,7 @@ async def test_an_older_change_arriving_late_does_not_undo_a_newer_one(
         client,
         {**the_return, "status": "declined", "updated_at": "2026-11-21T12:00:00-05:00"},
         topic="returns/decline",
-        triggered_at="2026-11-21T17:00:05Z",
+        triggered_at="2026-11-21T10:00:00Z",
     )
     await drain(worker)
     approved = await receive(
