@@ -46,7 +46,7 @@ async def insert_twice(session: AsyncSession) -> None:
 
 
 async def test_an_unexpected_database_error_is_logged_without_its_values(
-    runtime: Runtime, clean_database: None, log_lines: io.StringIO
+    runtime: Runtime, log_lines: io.StringIO
 ) -> None:
     application = FastAPI()
     install(application)

@@ -21,10 +21,10 @@ from sqlalchemy import delete, select
 
 from app.db.tables import Decision, ShopifyRefund
 from app.domain import Money
-from app.main import create_app
 from app.runtime import Runtime
 from app.services import actions
 from app.services.webhooks.worker import Worker
+from tests.conftest import serving
 from tests.fakes.shopify_admin import FakeShopify
 from tests.routers.test_actions import act, decide, stored_actions
 from tests.webhook_builders import delivery, refund_payload, return_request_payload
@@ -133,11 +133,8 @@ async def test_a_failed_action_frees_its_units(
 @pytest.fixture
 async def other_replica(live_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A second instance of the live service: its own pool, caches and connectors, the same database."""
-    replica = create_app(live_app.state.runtime.settings)
-    async with replica.router.lifespan_context(replica):
-        transport = httpx.ASGITransport(app=replica)
-        async with httpx.AsyncClient(transport=transport, base_url="http://replica.test") as http:
-            yield http
+    async with serving(live_app.state.runtime.settings) as http:
+        yield http
 
 
 @pytest.mark.parametrize("attempt", range(3))

@@ -14,28 +14,35 @@ from app.errors import MalformedBody
 from app.services.action_refund import marked_action, marker
 
 # A shape: True keeps a scalar (text, number, boolean, null); a dict keeps those keys, each with its
-# shape; a one-item list keeps a list whose items each have that shape.
-Shape = bool | dict[str, Any] | list[Any]
+# shape; a one-item list keeps a list whose items each have that shape; a tuple of shapes keeps
+# whichever fits the value (a key that is a list in one topic and an object in another).
+Shape = bool | dict[str, Any] | list[Any] | tuple[Any, ...]
 
 _GIDS = {"id": True, "admin_graphql_api_id": True}
 _LINE_ITEM = {**_GIDS}
+_CURRENCY = {"presentment_money": {"currency_code": True}}  # a money set, for the currency it is in
 
-# Every `returns/*` topic: `return_requested.py` and `return_status.py`.
+# Every `returns/*` topic: `return_requested.py` and `return_status.py`. A `returns/update` states
+# its changes to the lines as `{"removals": [...]}` where the others list the lines.
 RETURN: Shape = {
     **_GIDS,
     "status": True,
     "created_at": True,
     "updated_at": True,
     "order": {**_GIDS},
-    "return_line_items": [
-        {
-            **_GIDS,
-            "quantity": True,
-            "return_reason": True,
-            "fulfillment_line_item": {**_GIDS, "line_item": _LINE_ITEM},
-            "line_item": _LINE_ITEM,
-        }
-    ],
+    "order_id": True,
+    "return_line_items": (
+        [
+            {
+                **_GIDS,
+                "quantity": True,
+                "return_reason": True,
+                "fulfillment_line_item": {**_GIDS, "line_item": _LINE_ITEM},
+                "line_item": _LINE_ITEM,
+            }
+        ],
+        {"removals": [{"admin_graphql_api_id": True, "delta": True}]},
+    ),
     "exchange_line_items": [{**_GIDS, "quantity": True}],
 }
 
@@ -45,13 +52,9 @@ REFUND: Shape = {
     "order_id": True,
     "created_at": True,
     "transactions": [{"kind": True, "status": True, "amount": True, "currency": True}],
-    "refund_line_items": [
-        {
-            "line_item_id": True,
-            "quantity": True,
-            "subtotal_set": {"presentment_money": {"currency_code": True}},
-        }
-    ],
+    "refund_line_items": [{"line_item_id": True, "quantity": True, "subtotal_set": _CURRENCY}],
+    "total_duties_set": _CURRENCY,
+    "refund_shipping_lines": [{"subtotal_amount_set": _CURRENCY}],
 }
 
 
@@ -79,6 +82,9 @@ def kept(topic: str, payload: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _keep(value: Any, shape: Shape) -> Any:
+    if isinstance(shape, tuple):
+        fitting = [s for s in shape if isinstance(value, dict | list) and isinstance(s, type(value))]
+        return _keep(value, fitting[0] if fitting else shape[0])
     if isinstance(shape, dict):
         if not isinstance(value, dict):
             return None
