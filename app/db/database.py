@@ -123,6 +123,13 @@ class Database:
         )
         event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
         event.listen(engine.sync_engine, "handle_error", _discard_failed_connection)
+        # The hot path's requests queue for a connection here, on a plain semaphore as large as
+        # the pool: in the pool's own queue each waiter costs a task and greenlet switches, which
+        # with 64 requests in flight was a fifth of a route's CPU (in-process, 32 concurrent:
+        # a checkout and SELECT 1 cost 140 µs more than an await of the same length).
+        size, timeout = getattr(engine.pool, "size", None), getattr(engine.pool, "timeout", None)
+        self._slots = asyncio.Semaphore(size()) if callable(size) else None
+        self._slot_timeout = float(timeout()) if callable(timeout) else 30.0
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -152,18 +159,39 @@ class Database:
 
         A connection that failed under it is discarded rather than handed out again.
         """
+        async with self._slot():
+            try:
+                pooled = await self.engine.raw_connection()
+            except Exception as error:
+                _raise_as_problem(error)
+            try:
+                yield pooled.driver_connection
+            except _CONNECTION_ERRORS as error:
+                _abort(pooled.driver_connection)
+                pooled.invalidate(error)
+                raise unavailable_problem() from error
+            finally:
+                pooled.close()
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """A place in the queue for the pool; waiting no longer than the pool would (then 503)."""
+        if self._slots is None:
+            yield
+            return
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self._slot_timeout):
+                    await self._slots.acquire()
+            except TimeoutError as error:
+                log.warning("database_unavailable", error="pool exhausted")
+                raise unavailable_problem() from error
+        else:
+            await self._slots.acquire()
         try:
-            pooled = await self.engine.raw_connection()
-        except Exception as error:
-            _raise_as_problem(error)
-        try:
-            yield pooled.driver_connection
-        except _CONNECTION_ERRORS as error:
-            _abort(pooled.driver_connection)
-            pooled.invalidate(error)
-            raise unavailable_problem() from error
+            yield
         finally:
-            pooled.close()
+            self._slots.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
