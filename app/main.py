@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 
 from app import api_docs, dashboard, problems
 from app.limits import RequestLimits, Unverified
-from app.observability import RequestIdMiddleware, RequestTelemetry, configure_logging
+from app.observability import RequestTelemetry, configure_logging
 from app.routers import actions, decisions, health, outcomes, policies, returns, webhooks
 from app.routers.deps import BEARER, BEARER_SCHEME, scopes_of
 from app.runtime import open_runtime
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, *, tune_gc: bool = False) -> Fa
         docs_url=None,  # served by api_docs, without a CDN
         redoc_url=None,
     )
-    # The last added runs first: the request id is bound before the access line and any 413/415.
+    # The last added runs first: the request id is bound, and the access line written, for any 413/415.
     app.add_middleware(
         RequestLimits,
         max_body_bytes=settings.max_body_bytes,
@@ -94,7 +94,6 @@ def create_app(settings: Settings | None = None, *, tune_gc: bool = False) -> Fa
         body_timeout=settings.body_timeout_seconds,
     )
     app.add_middleware(RequestTelemetry)
-    app.add_middleware(RequestIdMiddleware)
     problems.install(app)
     api_docs.install(app)
     dashboard.install(app)
