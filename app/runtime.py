@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from app.channels import AmazonChannel, Channel, ShopifyChannel
 from app.connectors.amazon_reports import AmazonReports, reports_for
 from app.connectors.registry import Connectors
+from app.connectors.sp_api import SellerAccounts
 from app.connectors.transport import AiohttpTransport
 from app.db.database import Database
 from app.db.engine import open_database
@@ -45,6 +46,7 @@ class Runtime:
     actions: Actions
     handlers: Mapping[str, Handler]  # the worker's, by topic
     reports: Mapping[str, AmazonReports]  # Amazon's Reports API, by live Amazon channel
+    accounts: SellerAccounts  # each Amazon seller account's access token
 
 
 def load_policy_book(settings: Settings, channels: Mapping[str, Channel] | None = None) -> PolicyBook:
@@ -95,6 +97,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             account.key: MirroredOrders(database, account, max_age=settings.mirror_max_age_seconds)
             for account in seller_accounts(channels)
         }
+        # One Login with Amazon token per seller account, for getOrder, searchOrders and reports.
+        accounts = SellerAccounts(http)
         connectors = Connectors.for_channels(
             channels,
             http=http,
@@ -102,6 +106,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             max_wait=settings.upstream_max_wait_seconds,
             order_max_age=settings.order_cache_max_age_seconds,
             mirrors=mirrors,
+            accounts=accounts,
         )
         idempotency = Idempotency(database, timedelta(hours=settings.idempotency_ttl_hours))
         routing = Routing(
@@ -125,7 +130,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             routing=routing,
             actions=actions,
             handlers=handlers(routing, actions, connectors),
-            reports=reports_for(channels, http, redis),
+            reports=reports_for(channels, http, redis, accounts),
+            accounts=accounts,
         )
 
 

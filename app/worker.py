@@ -66,7 +66,12 @@ def mirror_work(runtime: Runtime, stop: asyncio.Event) -> list[Coroutine[Any, An
         MirrorSync(
             runtime.database,
             account,
-            OrderSearch.build(account.channels, runtime.http, buckets=buckets),
+            OrderSearch.build(
+                account.channels,
+                runtime.http,
+                buckets=buckets,
+                tokens=runtime.accounts.tokens(account.channels[0]),
+            ),
             every=settings.mirror_sync_seconds,
         ).run(stop)
         for account in accounts

@@ -11,7 +11,6 @@ from pydantic import SecretStr
 
 import app.connectors
 from app.channels import AmazonChannel
-from app.connectors.amazon import seller_account
 from app.services.mirror import SellerAccount
 from tests.connectors.amazon_standin import AmazonStandIn
 
@@ -40,4 +39,4 @@ def live_channel(standin: AmazonStandIn, **overrides: Any) -> AmazonChannel:
 
 
 def account_of(channel: AmazonChannel) -> SellerAccount:
-    return SellerAccount(seller_account(channel), (channel,))
+    return SellerAccount(channel.seller_account, (channel,))

@@ -22,21 +22,18 @@ import httpx
 from app.channels import AMAZON_ORDER_ID, AmazonChannel
 from app.connectors.amazon_auth import AccessTokens
 from app.connectors.amazon_orders import INCLUDED_DATA, channel_of, order_from_amazon
-from app.connectors.base import retry_after, transport_error
+from app.connectors.base import transport_error
 from app.connectors.calls import recorded_call
 from app.connectors.lookups import AnswerCache, Lookups
 from app.connectors.order_mirror import OrderMirror
 from app.connectors.ratelimit import Buckets, Limit, RateLimiter
 from app.connectors.retry import RetryPolicy, with_retries
+from app.connectors.sp_api import access_tokens, refused
 from app.domain import Order
 from app.errors import (
     OrderNotFound,
     ProblemError,
-    UpstreamAuthFailed,
     UpstreamBadResponse,
-    UpstreamRateLimited,
-    UpstreamTimeout,
-    UpstreamUnavailable,
     ValidationProblem,
 )
 
@@ -86,20 +83,13 @@ class AmazonConnector:
         max_wait: float,
         order_max_age: float,
         mirror: OrderMirror | None = None,
+        tokens: AccessTokens | None = None,
     ) -> AmazonConnector:
+        """getOrder for the seller account of `channels`; `tokens` the account's (see `SellerAccounts`)."""
         channel = channels[0]
-        if not (channel.lwa_client_id and channel.lwa_client_secret and channel.refresh_token):
-            raise ValueError(f"channel {channel.key} has no live credentials")
         if any(other.seller_account != channel.seller_account for other in channels):
             raise ValueError("channels of different seller accounts share no connector")
-        tokens = AccessTokens(
-            http,
-            token_url=channel.lwa_token_url,
-            client_id=channel.lwa_client_id,
-            client_secret=channel.lwa_client_secret,
-            refresh_token=channel.refresh_token,
-            label=f"{channel.key}.lwa_token",
-        )
+        tokens = tokens or access_tokens(channel, http)
         # Amazon counts getOrder per seller account and application, whatever replica calls. One
         # token of the burst is held back: calls leave on schedule but can arrive out of step (a new
         # connection, a slow hop) and Amazon counts arrivals; a token of slack absorbs that jitter
@@ -185,24 +175,7 @@ class AmazonConnector:
                 f"Amazon does not accept {order_id!r} as an order id.",
                 errors=[{"loc": ["body", "order_ref"], "msg": "rejected by Amazon", "type": "value_error"}],
             )
-        if status in (401, 403):
-            # A revoked or expired token: the next request asks Login with Amazon for a new one.
-            self._tokens.forget(token)
-            return UpstreamAuthFailed(said)
-        if status == 429:
-            # QuotaExceeded: Amazon's bucket is empty, whatever ours believed; make ours agree.
-            await self._limiter.exhausted()
-            return UpstreamRateLimited(said, retry_after=retry_after(response))
-        if status == 504:
-            return UpstreamTimeout(said, retry_after=retry_after(response))
-        if status >= 500:
-            return UpstreamUnavailable(said, retry_after=retry_after(response))
-        return UpstreamBadResponse(said)
-
-
-def seller_account(channel: AmazonChannel) -> str:
-    """The seller account a channel belongs to: the name its buckets, cache and mirror are kept under."""
-    return channel.seller_account
+        return await refused(response, said, tokens=self._tokens, token=token, limiter=self._limiter)
 
 
 def get_order_label(channel: AmazonChannel) -> str:

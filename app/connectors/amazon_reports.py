@@ -21,21 +21,14 @@ import httpx
 from redis.asyncio import Redis
 
 from app.channels import AmazonChannel, Channel
-from app.connectors.amazon import seller_account
 from app.connectors.amazon_auth import AccessTokens
 from app.connectors.base import retry_after, transport_error
 from app.connectors.calls import recorded_call
 from app.connectors.ratelimit import Buckets, Limit, LocalBuckets, RateLimiter, RedisBuckets
 from app.connectors.registry import REDIS_PREFIX
 from app.connectors.retry import RetryPolicy, with_retries
-from app.errors import (
-    ProblemError,
-    UpstreamAuthFailed,
-    UpstreamBadResponse,
-    UpstreamRateLimited,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from app.connectors.sp_api import SellerAccounts, access_tokens, refused
+from app.errors import UpstreamBadResponse, UpstreamError, UpstreamUnavailable
 
 UPSTREAM = "Amazon SP-API Reports"
 REPORTS = "/reports/2021-06-30/reports"
@@ -92,19 +85,17 @@ class AmazonReports:
 
     @classmethod
     def build(
-        cls, channel: AmazonChannel, http: httpx.AsyncClient, *, buckets: Buckets, max_wait: float = 300.0
+        cls,
+        channel: AmazonChannel,
+        http: httpx.AsyncClient,
+        *,
+        buckets: Buckets,
+        max_wait: float = 300.0,
+        tokens: AccessTokens | None = None,
     ) -> AmazonReports:
-        if not (channel.lwa_client_id and channel.lwa_client_secret and channel.refresh_token):
-            raise ValueError(f"channel {channel.key} has no live credentials")
-        tokens = AccessTokens(
-            http,
-            token_url=channel.lwa_token_url,
-            client_id=channel.lwa_client_id,
-            client_secret=channel.lwa_client_secret,
-            refresh_token=channel.refresh_token,
-            label=f"{channel.key}.lwa_token",
-        )
-        account = seller_account(channel)
+        """The Reports API of `channel`; `tokens` its seller account's (see `SellerAccounts`)."""
+        tokens = tokens or access_tokens(channel, http)
+        account = channel.seller_account
         limiters = {
             operation: RateLimiter(
                 buckets,
@@ -179,7 +170,7 @@ class AmazonReports:
                 try:
                     async with self._http.stream("GET", url, timeout=DOWNLOAD_TIMEOUT) as response:
                         if response.status_code != 200:
-                            raise _status_error(response.status_code, "the report document", response)
+                            raise _download_refused(response)
                         content = bytearray()
                         async for chunk in response.aiter_bytes():
                             content += chunk
@@ -218,26 +209,18 @@ class AmazonReports:
                     raise transport_error(error, f"{UPSTREAM} {operation}") from error
                 if response.status_code in ok:
                     return _json(response, operation)
-                if response.status_code in (401, 403):
-                    self._tokens.forget(token)
-                if response.status_code == 429:
-                    await limiter.exhausted()
-                raise _status_error(response.status_code, f"{UPSTREAM} {operation}", response)
+                said = f"{UPSTREAM} {operation} answered {response.status_code}"
+                raise await refused(response, said, tokens=self._tokens, token=token, limiter=limiter)
 
         return await with_retries(once, self._retry, upstream=self._label, sleep=self._sleep)
 
 
-def _status_error(status: int, what: str, response: httpx.Response) -> ProblemError:
-    said = f"{what} answered {status}"
-    if status in (401, 403):
-        return UpstreamAuthFailed(said)
-    if status == 429:
-        return UpstreamRateLimited(said, retry_after=retry_after(response))
-    if status == 504:
-        return UpstreamTimeout(said, retry_after=retry_after(response))
-    if status >= 500:
+def _download_refused(response: httpx.Response) -> UpstreamError:
+    """The document comes from a presigned URL, not the SP-API: no token or bucket of ours is at stake."""
+    said = f"the report document answered {response.status_code}"
+    if response.status_code >= 500:
         return UpstreamUnavailable(said, retry_after=retry_after(response))
-    return UpstreamBadResponse(said)
+    return UpstreamBadResponse(said)  # an expired URL (403) too: the next run asks for a new one
 
 
 def _json(response: httpx.Response, operation: str) -> dict[str, Any]:
@@ -251,13 +234,17 @@ def _json(response: httpx.Response, operation: str) -> dict[str, Any]:
 
 
 def reports_for(
-    channels: Mapping[str, Channel], http: httpx.AsyncClient, redis: Redis | None
+    channels: Mapping[str, Channel],
+    http: httpx.AsyncClient,
+    redis: Redis | None,
+    accounts: SellerAccounts | None = None,
 ) -> dict[str, AmazonReports]:
     """The Reports API of each live Amazon channel. With `redis`, its rate limits are shared with
     every process of the seller account, under the same keys as the other connectors' buckets."""
     buckets: Buckets = RedisBuckets(redis, REDIS_PREFIX) if redis else LocalBuckets()
+    accounts = accounts or SellerAccounts(http)
     return {
-        key: AmazonReports.build(channel, http, buckets=buckets)
+        key: AmazonReports.build(channel, http, buckets=buckets, tokens=accounts.tokens(channel))
         for key, channel in channels.items()
         if isinstance(channel, AmazonChannel) and channel.live
     }

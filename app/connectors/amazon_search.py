@@ -16,19 +16,15 @@ from typing import Any
 import httpx
 
 from app.channels import AmazonChannel
-from app.connectors.amazon import seller_account
 from app.connectors.amazon_auth import AccessTokens
 from app.connectors.amazon_orders import INCLUDED_DATA
-from app.connectors.base import retry_after, transport_error
+from app.connectors.base import transport_error
 from app.connectors.calls import recorded_call
 from app.connectors.ratelimit import Buckets, Limit, RateLimiter
+from app.connectors.sp_api import access_tokens, refused
 from app.errors import (
-    UpstreamAuthFailed,
     UpstreamBadResponse,
     UpstreamError,
-    UpstreamRateLimited,
-    UpstreamTimeout,
-    UpstreamUnavailable,
 )
 
 UPSTREAM = "Amazon SP-API searchOrders"
@@ -100,24 +96,17 @@ class OrderSearch:
         buckets: Buckets,
         limit: Limit = SEARCH_ORDERS_LIMIT,
         max_wait: float = MAX_WAIT,
+        tokens: AccessTokens | None = None,
     ) -> OrderSearch:
-        """searchOrders for the seller account of `channels` (channels with the same credentials)."""
+        """searchOrders for the seller account of `channels` (channels with the same credentials);
+        `tokens` the account's (see `SellerAccounts`)."""
         channel = channels[0]
-        if not (channel.lwa_client_id and channel.lwa_client_secret and channel.refresh_token):
-            raise ValueError(f"channel {channel.key} has no live credentials")
-        tokens = AccessTokens(
-            http,
-            token_url=channel.lwa_token_url,
-            client_id=channel.lwa_client_id,
-            client_secret=channel.lwa_client_secret,
-            refresh_token=channel.refresh_token,
-            label=f"{channel.key}.lwa_token",
-        )
+        tokens = tokens or access_tokens(channel, http)
         # The same bucket for every worker and replica of the account, as getOrder's; one token of the
         # burst held back for calls that arrive out of step (see AmazonConnector.build).
         limiter = RateLimiter(
             buckets,
-            f"amazon:{seller_account(channel)}:searchOrders",
+            f"amazon:{channel.seller_account}:searchOrders",
             Limit(rate=limit.rate, burst=max(1, limit.burst - 1)),
             max_wait=max_wait,
             upstream=UPSTREAM,
@@ -162,18 +151,7 @@ class OrderSearch:
         said = f"{UPSTREAM} answered {status}"
         if status == 400:
             return PageTokenRefused(said)
-        if status in (401, 403):
-            self._tokens.forget(token)
-            return UpstreamAuthFailed(said)
-        if status == 429:
-            # Amazon's bucket is empty whatever ours believed: make ours agree, for every worker.
-            await self._limiter.exhausted()
-            return UpstreamRateLimited(said, retry_after=retry_after(response))
-        if status == 504:
-            return UpstreamTimeout(said, retry_after=retry_after(response))
-        if status >= 500:
-            return UpstreamUnavailable(said, retry_after=retry_after(response))
-        return UpstreamBadResponse(said)
+        return await refused(response, said, tokens=self._tokens, token=token, limiter=self._limiter)
 
 
 def _page(response: httpx.Response) -> Page:

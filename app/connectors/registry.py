@@ -15,6 +15,7 @@ from app.connectors.order_mirror import OrderMirror
 from app.connectors.ratelimit import Buckets, LocalBuckets, RedisBuckets
 from app.connectors.sandbox import SandboxConnector
 from app.connectors.shopify import ShopifyConnector
+from app.connectors.sp_api import SellerAccounts
 from app.errors import ChannelMismatch, UnknownChannel, UnrecognisedOrderRef
 
 # Every key the service keeps in Redis starts with this.
@@ -36,6 +37,7 @@ class Connectors:
         max_wait: float = 10.0,
         order_max_age: float = 30.0,
         mirrors: Mapping[str, OrderMirror] | None = None,
+        accounts: SellerAccounts | None = None,
     ) -> Connectors:
         """The connectors of `channels`. With `redis`, rate limits, cached orders and in-flight
         lookups are shared with every replica; without it they are this process's own. `mirrors` are
@@ -58,6 +60,7 @@ class Connectors:
                     max_wait=max_wait,
                     order_max_age=order_max_age,
                     mirror=(mirrors or {}).get(account[0].seller_account),
+                    tokens=(accounts or SellerAccounts(http)).tokens(account[0]),
                 )
             else:
                 source = SandboxConnector(account)

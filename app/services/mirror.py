@@ -18,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import metrics
 from app.channels import AmazonChannel, Channel
-from app.connectors.amazon import seller_account
 from app.connectors.amazon_orders import channel_of
 from app.connectors.order_mirror import Mirrored
 from app.db import mirror as rows
@@ -76,7 +75,7 @@ def seller_accounts(channels: Mapping[str, Channel]) -> list[SellerAccount]:
     grouped: dict[str, list[AmazonChannel]] = {}
     for channel in channels.values():
         if isinstance(channel, AmazonChannel) and channel.live:
-            grouped.setdefault(seller_account(channel), []).append(channel)
+            grouped.setdefault(channel.seller_account, []).append(channel)
     return [SellerAccount(key, tuple(members)) for key, members in grouped.items()]
 
 

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.connectors.amazon import seller_account
 from app.connectors.amazon_search import SEARCH_ORDERS_LIMIT, OrderSearch, PageTokenRefused, Query
 from app.connectors.ratelimit import Buckets, Limit, LocalBuckets, RedisBuckets
 from app.errors import UpstreamRateLimited, UpstreamUnavailable
@@ -109,7 +108,7 @@ async def test_a_429_drains_the_shared_bucket(
         with pytest.raises(UpstreamRateLimited, match="backlog"):
             await other.page(query)
         assert (len(standin.searches), standin.search_throttled) == (2, 1)
-    key = f"amazon:{seller_account(channel)}:searchOrders"
+    key = f"amazon:{channel.seller_account}:searchOrders"
     refused = await buckets.reserve(key, Limit(SEARCH_ORDERS_LIMIT.rate, SEARCH_ORDERS_LIMIT.burst - 1), 0)
     assert not refused.granted
     assert refused.wait > 170
