@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -134,7 +135,13 @@ def _percent(facts: _Facts, number: Decimal) -> str:
 
 def _return_by(facts: _Facts) -> str | None:
     ends = facts.evaluation.result.return_window_ends
-    return str(format_date(ends, "long", locale=facts.where)) if ends else None
+    return _long_date(ends, facts.where) if ends else None
+
+
+@lru_cache(maxsize=1024)
+def _long_date(day: date, where: BabelLocale) -> str:
+    # The same few dates, all day long: every return delivered on one day ends its window on one day.
+    return str(format_date(day, "long", locale=where))
 
 
 def _refund_value(facts: _Facts) -> str:
