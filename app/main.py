@@ -160,9 +160,9 @@ _REFUSED_AT_THE_DOOR = {
     "415": {"description": "The body is not JSON (`unsupported_media_type`).", "content": _PROBLEM},
 }
 
-# Any other answer. A 500 is answered outside the middleware that adds the request id: it has none.
+# Any other answer, a 500 included: it carries its request id like every other.
 _DEFAULT = {
-    "description": "Any other problem; a 500 (`internal_error`) is a bug and carries no X-Request-ID.",
+    "description": "Any other problem; a 500 (`internal_error`) is a bug: quote its X-Request-ID.",
     "headers": {"X-Request-ID": _REQUEST_ID},
     "content": _PROBLEM,
 }

@@ -41,6 +41,15 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
 
 
 access_log = structlog.get_logger("access")
+REQUEST_ID_STATE = "request_id"
+
+
+def request_id_of(scope: Scope) -> str | None:
+    """The id RequestTelemetry gave the request, where its own context no longer reaches."""
+    request_id: str | None = scope.get("state", {}).get(REQUEST_ID_STATE)
+    return request_id
+
+
 CLIENT_CLOSED_REQUEST = 499
 
 
@@ -63,6 +72,9 @@ class RequestTelemetry:
         started = time.perf_counter()
         given = dict(scope["headers"]).get(REQUEST_ID_HEADER, b"")
         request_id = given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex.encode()
+        # For the answer to an exception nothing handled, sent by Starlette's outermost handler,
+        # outside this middleware (see `request_id_of`).
+        scope.setdefault("state", {})[REQUEST_ID_STATE] = request_id.decode()
         status: int | None = None
         gone = False
 

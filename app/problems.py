@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.db.database import described, is_database_error
 from app.errors import MalformedBody, ProblemError, ValidationProblem
+from app.observability import request_id_of
 
 log = structlog.get_logger(__name__)
 
@@ -174,15 +175,25 @@ async def _on_http(_request: Request, error: Exception) -> JSONResponse:
     return problem_response(error.status_code, code, status.phrase, detail, headers=error.headers)
 
 
-async def _on_unexpected(_request: Request, error: Exception) -> JSONResponse:
-    if is_database_error(error):
-        # Where, and what kind: the driver's message quotes the values the statement carried.
-        stack = "".join(traceback.format_tb(error.__traceback__))
-        log.error("unhandled_error", error=type(error).__name__, database_error=described(error), stack=stack)
-    else:
-        log.exception("unhandled_error", error=type(error).__name__)
+async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
+    # Starlette's outermost handler calls this, outside RequestTelemetry: the request's id is
+    # bound again, for the log line and for the answer (a 500's id is the one needed most).
+    request_id = request_id_of(request.scope)
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        if is_database_error(error):
+            # Where, and what kind: the driver's message quotes the values the statement carried.
+            stack = "".join(traceback.format_tb(error.__traceback__))
+            log.error(
+                "unhandled_error", error=type(error).__name__, database_error=described(error), stack=stack
+            )
+        else:
+            log.exception("unhandled_error", error=type(error).__name__)
     return problem_response(
-        500, "internal_error", "Internal error", "An unexpected error occurred; it was logged."
+        500,
+        "internal_error",
+        "Internal error",
+        "An unexpected error occurred; it was logged.",
+        headers={"X-Request-ID": request_id} if request_id else None,
     )
 
 

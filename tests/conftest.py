@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import uuid
@@ -35,6 +36,7 @@ from app import metrics as app_metrics
 from app.db.engine import create_engine
 from app.db.migrate import upgrade
 from app.main import create_app
+from app.observability import configure_logging
 from app.routers import webhooks
 from app.runtime import Runtime
 from app.services import api_keys
@@ -117,6 +119,15 @@ def _database_isolation(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def sessions(database_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(database_engine, expire_on_commit=False)
+
+
+@pytest.fixture
+def log_lines(settings: Settings) -> Iterator[io.StringIO]:
+    """Every log line, at DEBUG, as the service writes them in production (JSON)."""
+    buffer = io.StringIO()
+    configure_logging("DEBUG", "json", stream=buffer)
+    yield buffer
+    configure_logging(settings.log_level, settings.log_format)
 
 
 @pytest.fixture(scope="session")

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.observability import configure_logging
 from app.runtime import Runtime
 from app.services.api_keys import Scope
-from app.settings import Settings
 from tests.conftest import MakeKey, Metrics
 
 ROUTE = "/v1/returns/route"
@@ -32,15 +28,6 @@ MESSAGE = (
     f"Hi, this is {BUYER['name']} ({BUYER['email']}, {BUYER['phone']}). The kettle I had shipped to "
     f"{BUYER['street']}, Montreal QC {BUYER['postal']} arrived cracked. Card ending 4242."
 )
-
-
-@pytest.fixture
-def log_lines(settings: Settings) -> Iterator[io.StringIO]:
-    """Every log line, at DEBUG, as the service writes them in production (JSON)."""
-    buffer = io.StringIO()
-    configure_logging("DEBUG", "json", stream=buffer)
-    yield buffer
-    configure_logging(settings.log_level, settings.log_format)
 
 
 async def test_no_secret_or_buyer_data_in_any_log_line_or_metric(

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.tables import WebhookEvent
-from app.observability import configure_logging
 from app.problems import install
 from app.runtime import Runtime
 from app.services.webhooks.handlers import Apply, Handler
 from app.services.webhooks.worker import Worker
-from app.settings import Settings
 from tests.webhook_builders import delivery, return_request_payload
 
 TICKET = "T-553912-ZD"  # what a helpdesk would send, and what must not be written anywhere
@@ -30,14 +26,6 @@ INSERT = text(
     "INSERT INTO api_keys (id, name, scopes, secret_hash, created_at) "
     "VALUES (:id, 'helpdesk', 'read', 'x', :now)"
 )
-
-
-@pytest.fixture
-def log_lines(settings: Settings) -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    configure_logging("DEBUG", "json", stream=buffer)
-    yield buffer
-    configure_logging(settings.log_level, settings.log_format)
 
 
 async def insert_twice(session: AsyncSession) -> None:
