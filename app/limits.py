@@ -48,6 +48,12 @@ def is_json(content_type: bytes) -> bool:
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
+def _holds_nul(body: bytes) -> bool:
+    # The substring first: almost no body holds it, and the expression alone takes 11 µs on a
+    # 400-byte request, half of what this middleware costs one.
+    return b"\\u0000" in body and _NUL_ESCAPE.search(body) is not None
+
+
 @dataclass(frozen=True)
 class Unverified:
     """A path whose bodies are signed, so that they can only be verified once read whole."""
@@ -125,7 +131,7 @@ class RequestLimits:
             # No body at all is left to the route, which says which fields it needs.
             if body and not is_json(headers.get(b"content-type", b"")):
                 raise UnsupportedMediaType("Send the body as JSON, with `Content-Type: application/json`.")
-            if signed is None and _NUL_ESCAPE.search(body):
+            if signed is None and _holds_nul(body):
                 raise _nul_in(["body"])
         except BaseException:
             self._give_back(path, held)
