@@ -1,14 +1,16 @@
 """Throughput and latency of `POST /v1/returns/route` against a reference doing only the irreducible part.
 
-    .venv/bin/python bench/route.py [--duration 15] [--workers 1 2] [--connections 64]
+    .venv/bin/python bench/route.py [--rounds 3] [--duration 10] [--workers 1 2] [--connections 64]
 
 Starts the service as production runs it (`python -m app serve`: uvicorn with uvloop and httptools,
 on PostgreSQL) in a database of its own, created and dropped here, on the sandbox channels (the
-orders are fixtures, so they are as warm as a cached order). It drives it with wrk on 127.0.0.1 for
-a bounded time, then does the same to `bench/reference.py` (same request model, one raw asyncpg
-INSERT of the same row, same answer), for each worker count, and prints requests/s, p50, p99 and the
-server's CPU per request for both, with the ratio route/reference. It checks that every answered
-decision was committed. The whole run takes about 2 minutes with the defaults.
+orders are fixtures, so they are as warm as a cached order), and `bench/reference.py` beside it (same
+request model, one raw asyncpg INSERT of the same row, same answer). For each worker count it drives
+one, then the other, with wrk on 127.0.0.1 for a bounded time, `--rounds` times, and prints
+requests/s, p50, p99 and the server's CPU per request of every run, then the median ratio
+route/reference over the rounds, with its range. Alternating in rounds is what makes the ratio
+usable on a shared machine: a burst of load from elsewhere spoils one round, not the median. It
+checks that every answered decision was committed. About 3 minutes with the defaults.
 
 Needs wrk (Debian: `apt-get install -y wrk`) and PostgreSQL at --database-url (default: the local
 test server). Absolute figures depend on the machine and its load; compare the ratio.
@@ -24,6 +26,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,6 +59,7 @@ wrk.headers["Authorization"] = {authorization}
 class Result:
     name: str
     workers: int
+    round: int
     requests: int
     seconds: float
     non_2xx: int
@@ -158,6 +162,7 @@ def measure(
     url: str,
     script: Path,
     args: argparse.Namespace,
+    round_number: int = 1,
 ) -> Result:
     wrk(url, script, args.warmup, args.connections, args.threads)  # warm the pools and the code paths
     cpu_before = session_cpu_seconds(process.pid)
@@ -175,6 +180,7 @@ def measure(
     return Result(
         name=name,
         workers=workers,
+        round=round_number,
         requests=requests,
         seconds=seconds,
         non_2xx=int(non_2xx[1]) if non_2xx else 0,
@@ -183,6 +189,40 @@ def measure(
         p99_ms=milliseconds(p99[1]),
         cpu_us_per_request=cpu / max(requests, 1) * 1e6,
     )
+
+
+def measure_route(
+    process: subprocess.Popen[bytes],
+    base: str,
+    workers: int,
+    round_number: int,
+    dsn: str,
+    script: Path,
+    args: argparse.Namespace,
+) -> Result:
+    """One measurement of the route, checking that every decision it answered was committed."""
+    before = int(str(asyncio.run(fetch_value(dsn, "SELECT count(*) FROM decisions"))))
+    profiler = None
+    if args.profile and workers == 1 and round_number == 1:
+        py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+        profiler = subprocess.Popen(
+            [py_spy, "record", "--pid", str(process.pid), "--format", "raw", "--rate", "200",
+             "--duration", str(args.warmup + args.duration), "--output", str(args.profile)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    result = measure("route", workers, process, f"{base}/v1/returns/route", script, args, round_number)
+    if profiler is not None:
+        profiler.wait(timeout=30)
+    stored = int(str(asyncio.run(fetch_value(dsn, "SELECT count(*) FROM decisions")))) - before
+    answered = result.requests - result.non_2xx
+    print(
+        f"route, {workers} worker(s), round {round_number}: {stored} decisions committed, "
+        f"at least the {answered} answered in the measured run (plus warm-up)",
+        file=sys.stderr,
+    )
+    assert result.non_2xx == 0, f"{result.non_2xx} non-2xx answers from the route"
+    assert stored >= answered, "a decision was answered but not committed"
+    return result
 
 
 async def create_database(admin_dsn: str, name: str) -> None:
@@ -215,7 +255,10 @@ def main() -> None:
     )
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--duration", type=int, default=15, help="seconds of measured load per run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of measured load per run")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="route then reference, this many times per worker count"
+    )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
@@ -260,13 +303,14 @@ def main() -> None:
         sample = work / "sample.json"
 
         for workers in args.workers:
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            serve = [PYTHON, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)]
-            process = start(serve, env, f"{base}/readyz", work / "route.log", args.root)
+            route_port, reference_port = free_port(), free_port()
+            route_url = f"http://127.0.0.1:{route_port}"
+            serve = [PYTHON, "-m", "app", "serve", "--port", str(route_port), "--workers", str(workers)]
+            route_process = start(serve, env, f"{route_url}/readyz", work / "route.log", args.root)
+            reference_process = None
             try:
                 if not sample.exists():
-                    answer = post(f"{base}/v1/returns/route", authorization)
+                    answer = post(f"{route_url}/v1/returns/route", authorization)
                     snapshot = asyncio.run(
                         fetch_value(dsn, "SELECT order_snapshot::text FROM decisions WHERE id = $1",
                                     uuid.UUID(str(answer["decision_id"])))
@@ -274,50 +318,36 @@ def main() -> None:
                     sample.write_text(
                         json.dumps({"answer": answer, "order_snapshot": json.loads(str(snapshot))})
                     )
-                before = int(str(asyncio.run(fetch_value(dsn, "SELECT count(*) FROM decisions"))))
-                profiler = None
-                if args.profile and workers == 1:
-                    py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
-                    profiler = subprocess.Popen(
-                        [py_spy, "record", "--pid", str(process.pid), "--format", "raw", "--rate", "200",
-                         "--duration", str(args.warmup + args.duration), "--output", str(args.profile)],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    )  # fmt: skip
-                result = measure("route", workers, process, f"{base}/v1/returns/route", script, args)
-                if profiler is not None:
-                    profiler.wait(timeout=30)
-            finally:
-                stop(process)
-            stored = int(str(asyncio.run(fetch_value(dsn, "SELECT count(*) FROM decisions")))) - before
-            answered = result.requests - result.non_2xx
-            print(
-                f"route, {workers} worker(s): {stored} decisions committed, "
-                f"at least the {answered} answered in the measured run (plus warm-up)",
-                file=sys.stderr,
-            )
-            assert result.non_2xx == 0, f"{result.non_2xx} non-2xx answers from the route"
-            assert stored >= answered, "a decision was answered but not committed"
-            results.append(result)
-
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            reference = [
-                PYTHON, "-m", "uvicorn", "bench.reference:app",
-                "--port", str(port), "--workers", str(workers),
-                "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
-            ]  # fmt: skip
-            reference_env = {
-                "REFERENCE_DATABASE_URL": dsn,
-                "REFERENCE_SAMPLE": str(sample),
-                "REFERENCE_API_KEY_ID": key_id,
-            }
-            process = start(reference, reference_env, f"{base}/docs", work / "reference.log")
-            try:
-                results.append(
-                    measure("reference", workers, process, f"{base}/v1/returns/route", script, args)
+                reference = [
+                    PYTHON, "-m", "uvicorn", "bench.reference:app",
+                    "--port", str(reference_port), "--workers", str(workers),
+                    "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+                ]  # fmt: skip
+                reference_env = {
+                    "REFERENCE_DATABASE_URL": dsn,
+                    "REFERENCE_SAMPLE": str(sample),
+                    "REFERENCE_API_KEY_ID": key_id,
+                }
+                reference_url = f"http://127.0.0.1:{reference_port}"
+                reference_process = start(
+                    reference, reference_env, f"{reference_url}/docs", work / "reference.log"
                 )
+                # Each round measures one, then the other: a burst of load from elsewhere on the
+                # machine falls on one pair, and the median of the rounds leaves it out.
+                for round_number in range(1, args.rounds + 1):
+                    results.append(
+                        measure_route(route_process, route_url, workers, round_number, dsn, script, args)
+                    )
+                    results.append(
+                        measure(
+                            "reference", workers, reference_process,
+                            f"{reference_url}/v1/returns/route", script, args, round_number,
+                        )
+                    )  # fmt: skip
             finally:
-                stop(process)
+                stop(route_process)
+                if reference_process is not None:
+                    stop(reference_process)
     finally:
         asyncio.run(drop_database(admin_dsn, name))
         shutil.rmtree(work, ignore_errors=True)
@@ -329,20 +359,31 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, POST /v1/returns/route, 127.0.0.1"
     )
     print(
-        f"{'app':<10} {'workers':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs/req':>11} {'errors'}"
+        f"{'app':<10} {'workers':>7} {'round':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU µs/req':>11} {'errors'}"
     )
     for r in results:
         errors = "" if r.socket_errors == "none" else r.socket_errors
         print(
-            f"{r.name:<10} {r.workers:>7} {r.rps:>8.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+            f"{r.name:<10} {r.workers:>7} {r.round:>5} {r.rps:>8.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
             f"{r.cpu_us_per_request:>11.0f} {errors}"
         )
     for workers in args.workers:
-        route = next(r for r in results if r.name == "route" and r.workers == workers)
-        reference = next(r for r in results if r.name == "reference" and r.workers == workers)
+        pairs = [
+            (route, reference)
+            for route in results
+            for reference in results
+            if route.name == "route"
+            and reference.name == "reference"
+            and route.workers == reference.workers == workers
+            and route.round == reference.round
+        ]
+        throughput = sorted(route.rps / reference.rps for route, reference in pairs)
+        cpu = sorted(reference.cpu_us_per_request / route.cpu_us_per_request for route, reference in pairs)
         print(
-            f"ratio route/reference, {workers} worker(s): throughput {route.rps / reference.rps:.2f}, "
-            f"CPU per request {reference.cpu_us_per_request / route.cpu_us_per_request:.2f}"
+            f"ratio route/reference, {workers} worker(s), median of {len(pairs)} round(s): "
+            f"throughput {statistics.median(throughput):.2f} ({throughput[0]:.2f}-{throughput[-1]:.2f}), "
+            f"CPU per request {statistics.median(cpu):.2f} ({cpu[0]:.2f}-{cpu[-1]:.2f})"
         )
 
 
