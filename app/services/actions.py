@@ -144,6 +144,8 @@ class Actions:
 
     async def run(self, connector: ShopifyConnector, action: Action) -> Action:
         """Take the action as far as it can go now. Safe to call again, from anywhere, at any time."""
+        if not action.status.pending:
+            return action  # settled already (a request retried after its answer was lost): as it stands
         runner: Callable[[Step, ShopifyConnector], Awaitable[None]] = {
             "refund": run_refund,
             "exchange": run_exchange,
@@ -163,10 +165,8 @@ class Actions:
         """Settle a pending action: read back what Shopify has, then finish it or free the decision."""
         async with self._database.reading() as session:
             action = await rows.get(session, action_id)
-        if action is None or not action.status.pending:
-            return action
-        connector = self._connectors.shopify(action.channel)
-        if connector is None:
+        connector = None if action is None else self._connectors.shopify(action.channel)
+        if action is None or connector is None:
             return action
         return await self.run(connector, action)
 

@@ -17,12 +17,14 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from app.db.database import unavailable_problem
 from app.db.tables import Action
 from app.domain import Money
 from app.runtime import Runtime
 from app.services import actions
 from app.services.actions import Actions
 from app.services.api_keys import Scope
+from app.services.idempotency import Idempotency
 from tests.conftest import MakeKey
 from tests.fakes.shopify_admin import FakeShopify
 
@@ -231,6 +233,30 @@ async def test_a_restart_between_recording_and_sending_refunds_once(
 
     assert resumed.json()["action_id"] == recorded["action_id"]
     assert resumed.json()["status"] == "succeeded"
+    assert len(shopify.refunds) == 1
+    assert shopify.calls["RefundCreate"] == 1
+
+
+async def test_a_retry_after_the_refund_was_made_but_its_answer_not_stored_answers_the_refund(
+    live: httpx.AsyncClient,
+    agent: dict[str, str],
+    shopify: FakeShopify,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decision = await decide(live, agent)
+
+    async def database_gone(*_args: object) -> None:
+        raise unavailable_problem()
+
+    # Shopify refunded; storing the answer for the Idempotency-Key failed, so the key is free again.
+    with monkeypatch.context() as patch:
+        patch.setattr(Idempotency, "complete", database_gone)
+        lost = await act(live, agent, decision["decision_id"], "refund", "k1")
+    assert lost.status_code == 503
+    retried = await act(live, agent, decision["decision_id"], "refund", "k1")
+
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["status"] == "succeeded"
     assert len(shopify.refunds) == 1
     assert shopify.calls["RefundCreate"] == 1
 
