@@ -38,7 +38,8 @@ class Locales(BaseModel):
         return self
 
     def narrowed(self, channel_locales: Sequence[Locale]) -> Locales:
-        """These locales as a channel that replies only in `channel_locales` (its first the default)."""
+        """These locales as a channel that replies only in `channel_locales`: the policy's default while
+        the channel keeps it (a marketplace's language stays its default), else the channel's first."""
         if not channel_locales or list(channel_locales) == self.offered:
             return self
         offered = [locale for locale in channel_locales if locale in self.offered]
