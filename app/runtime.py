@@ -39,7 +39,6 @@ class Runtime:
     http: httpx.AsyncClient
     redis: Redis | None
     connectors: Connectors
-    policy: PolicyBook
     idempotency: Idempotency
     api_keys: Authenticator
     routing: Routing
@@ -124,7 +123,6 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             http=http,
             redis=redis,
             connectors=connectors,
-            policy=policy,
             idempotency=idempotency,
             api_keys=Authenticator(database, settings.api_key_cache_seconds),
             routing=routing,

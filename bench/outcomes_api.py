@@ -26,11 +26,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.routers.outcomes import OutcomeGroupBy  # noqa: E402
 from bench._serve import free_port, running, summary  # noqa: E402
 from bench.decisions_api import issue_key  # noqa: E402
 from bench.seed_outcomes import ADMIN_URL, DATABASE, prepare  # noqa: E402
 
-GROUPINGS = ("channel", "policy", "rule", "queue", "reason", "day")
+GROUPINGS = [grouping.value for grouping in OutcomeGroupBy]  # every one the API offers
 
 
 async def explain(url: str, since: datetime) -> None:

@@ -120,14 +120,10 @@ async def report_rows_of(session: AsyncSession, decision_id: uuid.UUID) -> Seque
     return result.scalars().all()
 
 
-async def unmatched_rows(
-    session: AsyncSession, channel: str | None, limit: int, order_ids: Collection[str] | None = None
-) -> Sequence[AmazonReturnRow]:
+async def unmatched_rows(session: AsyncSession, channel: str | None, limit: int) -> Sequence[AmazonReturnRow]:
     query = select(AmazonReturnRow).where(AmazonReturnRow.decision_id.is_(None))
     if channel is not None:
         query = query.where(AmazonReturnRow.channel == channel)
-    if order_ids is not None:
-        query = query.where(AmazonReturnRow.order_id.in_(order_ids))
     query = query.order_by(AmazonReturnRow.imported_at.desc(), AmazonReturnRow.order_id).limit(limit)
     return (await session.execute(query)).scalars().all()
 
@@ -188,13 +184,6 @@ async def last_import(session: AsyncSession, channel: str, source: str) -> Outco
         .limit(1)
     )
     return result.scalar_one_or_none()
-
-
-async def recent_imports(session: AsyncSession, limit: int) -> Sequence[OutcomeImport]:
-    result = await session.execute(
-        select(OutcomeImport).order_by(OutcomeImport.started_at.desc()).limit(limit)
-    )
-    return result.scalars().all()
 
 
 async def decisions_about_return(session: AsyncSession, return_id: str) -> set[uuid.UUID]:

@@ -16,7 +16,6 @@ from app.channels import Channel
 from app.db.database import Database
 from app.db.tables import Decision as DecisionRow
 from app.errors import Forbidden, Unauthenticated
-from app.policy import PolicyBook
 from app.problems import Problem
 from app.runtime import Runtime
 from app.services import decision_pages
@@ -49,10 +48,6 @@ async def get_idempotency(request: Request) -> Idempotency:
     return _runtime(request).idempotency
 
 
-async def get_policy(request: Request) -> PolicyBook:
-    return _runtime(request).policy
-
-
 async def get_channels(request: Request) -> Mapping[str, Channel]:
     return _runtime(request).channels
 
@@ -66,7 +61,6 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 RoutingDep = Annotated[Routing, Depends(get_routing)]
 ActionsDep = Annotated[Actions, Depends(get_actions)]
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
-PolicyDep = Annotated[PolicyBook, Depends(get_policy)]
 ChannelsDep = Annotated[Mapping[str, Channel], Depends(get_channels)]
 RoutingFileDep = Annotated[pathlib.Path, Depends(get_routing_file)]
 
@@ -146,6 +140,7 @@ def require_any_scope(*scopes: Scope) -> Callable[..., Awaitable[Caller]]:
 RouteCaller = Annotated[Caller, Depends(require_any_scope(Scope.route))]
 ReaderCaller = Annotated[Caller, Depends(require_any_scope(Scope.read, Scope.route))]
 ActorCaller = Annotated[Caller, Depends(require_any_scope(Scope.act))]
+ReadCaller = Annotated[Caller, Depends(require_any_scope(Scope.read))]  # a dashboard's or an operator's
 
 IdempotencyKey = Annotated[
     str | None,

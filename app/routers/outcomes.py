@@ -5,19 +5,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.domain import Money, RequestTime
-from app.routers.deps import SessionDep, problems, require_any_scope
+from app.routers.deps import ReadCaller, SessionDep, problems
 from app.services import outcome_stats, outcomes
-from app.services.api_keys import Caller, Scope
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
 # Outcomes are for dashboards: the `read` scope only (a `route` key sees no outcome stats).
-ReadCaller = Annotated[Caller, Depends(require_any_scope(Scope.read))]
 
 
 class OutcomeView(BaseModel):

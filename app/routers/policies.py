@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.domain import RequestTime
@@ -12,13 +12,11 @@ from app.errors import InvalidPolicy
 from app.policy import PolicyFileError
 from app.policy.policy_file import MAX_CHARS
 from app.policy.replay import ReplaySummary
-from app.routers.deps import ChannelsDep, DatabaseDep, RoutingFileDep, problems, require_any_scope
+from app.routers.deps import ChannelsDep, DatabaseDep, ReadCaller, RoutingFileDep, problems
 from app.services import policy_replay
-from app.services.api_keys import Caller, Scope
 
 router = APIRouter(prefix="/v1", tags=["policies"])
 
-ReadCaller = Annotated[Caller, Depends(require_any_scope(Scope.read))]
 
 PATH = "/v1/policies/simulate"
 MAX_POLICY_CHARS = MAX_CHARS

@@ -17,9 +17,9 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from app.channels import AMAZON_ORDER_ID
+from app.connectors.amazon_reports import RETURNS_REPORT
 from app.services.outcomes import OutcomeStatus
 
-REPORT_TYPE = "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"
 # Amazon's documented columns, in their order.
 COLUMNS = (
     "Order ID",
@@ -152,7 +152,7 @@ def parse(text: str) -> ParsedReport:
     if missing:
         raise ReportUnreadable(
             f"the header lacks {', '.join(missing)}: is this a returns report "
-            f"({REPORT_TYPE})? It starts {' | '.join(header[:4])!r}"
+            f"({RETURNS_REPORT})? It starts {' | '.join(header[:4])!r}"
         )
     if report.unknown_columns:
         report.explain(

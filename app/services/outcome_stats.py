@@ -20,7 +20,6 @@ from app.db import outcomes as rows
 from app.db.outcome_stats import Tally
 from app.domain import Money
 
-GROUPINGS = ("channel", "policy", "rule", "queue", "reason", "day")
 RATE = Decimal("0.0001")
 
 
