@@ -20,6 +20,7 @@ from app.connectors.amazon_auth import AccessTokens
 from app.connectors.amazon_orders import INCLUDED_DATA
 from app.connectors.base import transport_error
 from app.connectors.calls import recorded_call
+from app.connectors.payload import aware_moment
 from app.connectors.ratelimit import Buckets, Limit, RateLimiter
 from app.connectors.sp_api import access_tokens, refused
 from app.errors import (
@@ -167,17 +168,7 @@ def _page(response: httpx.Response) -> Page:
     if next_token is not None and (not isinstance(next_token, str) or not next_token):
         raise UpstreamBadResponse(f"{UPSTREAM} answered a pagination token that is not a string")
     cutoff = body.get("lastUpdatedBefore") or body.get("createdBefore")
-    return Page(orders=orders, next_token=next_token, cutoff=_moment(cutoff))
-
-
-def _moment(raw: object) -> datetime | None:
-    if not isinstance(raw, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
+    return Page(orders=orders, next_token=next_token, cutoff=aware_moment(cutoff))
 
 
 def _iso(moment: datetime) -> str:

@@ -7,7 +7,7 @@ which part of the channel's answer was wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -76,6 +76,19 @@ def timestamp(parent: Mapping[str, Any], key: str, where: str) -> datetime:
     if value.tzinfo is None:
         raise UpstreamError(f"{where}: {key} has no UTC offset: {raw!r}")
     return value
+
+
+def aware_moment(value: object) -> datetime | None:
+    """`value` as a moment when it is an ISO 8601 time with its UTC offset; else None, never an error
+    (for times a payload may or may not carry well, where a fallback exists)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+        moment.astimezone(UTC)  # year 1 an hour east of UTC is before the first moment Python has
+    except (ValueError, OverflowError):
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def optional_timestamp(parent: Mapping[str, Any], key: str, where: str) -> datetime | None:

@@ -24,7 +24,7 @@ from app import metrics
 from app.connectors.amazon_orders import order_from_amazon
 from app.connectors.amazon_search import OrderSearch, Page, PageTokenRefused, Query
 from app.db import mirror as rows
-from app.db.database import Database
+from app.db.database import Database, described
 from app.db.tables import MirrorSync as SyncState
 from app.errors import UpstreamError
 from app.services.mirror import SellerAccount, copy_of, record_gauges
@@ -214,7 +214,7 @@ class MirrorSync:
             except Exception as error:  # noqa: BLE001 - Amazon or the database away: try again later
                 failures += 1
                 wait = min(self._every.total_seconds(), FIRST_RETRY * 2 ** (failures - 1))
-                self._log.warning("mirror_sync_failed", error=f"{type(error).__name__}: {error}", wait=wait)
+                self._log.warning("mirror_sync_failed", error=described(error), wait=wait)
             with contextlib.suppress(Exception):
                 await record_gauges(self._database, [self.account], self._clock())
             if wait:

@@ -29,8 +29,9 @@ from jsonschema import Draft7Validator
 
 from app import metrics
 from app.channels import AMAZON_ORDER_ID
+from app.connectors.payload import aware_moment
 from app.db import mirror as rows
-from app.db.database import Database
+from app.db.database import Database, described
 from app.services.mirror import SellerAccount
 from app.settings import Settings
 
@@ -208,7 +209,7 @@ class OrderNotifications:
             dropped.info("notification_dropped", why="another seller")
             return "foreign_seller"
         order_id = change["AmazonOrderId"]
-        changed_at = _moment(change["OrderChangeTrigger"]["TimeOfOrderChange"]) or _moment(
+        changed_at = aware_moment(change["OrderChangeTrigger"]["TimeOfOrderChange"]) or aware_moment(
             document["EventTime"]
         )
         if not AMAZON_ORDER_ID.match(order_id) or changed_at is None:
@@ -218,7 +219,6 @@ class OrderNotifications:
 
     async def _failed(self, message: MessageTypeDef, change: OrderChange, error: Exception) -> str:
         receipts = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-        described = f"{type(error).__name__}: {error}"[:2000]
         failing = self._log.bind(message_id=message.get("MessageId"), receipts=receipts)
         if receipts < self._max_receives:
             failing.warning("notification_failed", error=type(error).__name__)
@@ -233,7 +233,8 @@ class OrderNotifications:
                         "account": change.account.key,
                         "order_id": change.order_id,
                         "receive_count": receipts,
-                        "error": described,
+                        # What a database error's message quotes (order rows) is not kept.
+                        "error": described(error)[:2000],
                         "body": _without_buyer(json.loads(message.get("Body", "null"))),
                         "kept_at": self._clock(),
                     },
@@ -243,16 +244,6 @@ class OrderNotifications:
             return "failed"
         failing.error("notification_kept_aside", error=type(error).__name__)
         return "kept_aside"
-
-
-def _moment(raw: object) -> datetime | None:
-    if not isinstance(raw, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 def _without_buyer(value: Any) -> Any:

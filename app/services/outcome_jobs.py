@@ -27,7 +27,7 @@ from app.connectors.amazon_reports import AmazonReports, ReportFailed
 from app.connectors.registry import Connectors
 from app.connectors.shopify_outcomes import order_outcome
 from app.db import outcomes as rows
-from app.db.database import Database
+from app.db.database import Database, described
 from app.errors import UpstreamError
 from app.services import actions, amazon_import, outcomes
 from app.services.amazon_import import ImportRunning, ImportSummary
@@ -168,7 +168,7 @@ class OutcomeJobs:
                 try:
                     await job()
                 except Exception as error:  # noqa: BLE001 - tried again at the next round
-                    log.warning(f"{name}_failed", error=type(error).__name__, detail=str(error)[:200])
+                    log.warning(f"{name}_failed", error=described(error)[:300])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 5.0)
 

@@ -10,12 +10,13 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels import ShopifyChannel
+from app.connectors.payload import aware_moment
 from app.db import webhook_events
 from app.db.database import Database
 from app.db.decisions import PagePosition
@@ -85,7 +86,7 @@ def read_delivery(
         topic=topic,
         shop_domain=(shop_domain or "")[:255] or None,
         api_version=(api_version or "")[:32] or None,
-        triggered_at=_believed(_moment(triggered_at), received_at),
+        triggered_at=_believed(aware_moment(triggered_at), received_at),
         payload=payload,
         stored=kept_fields.kept(topic, payload),
     )
@@ -132,7 +133,11 @@ def occurred_at(payload: dict[str, Any], triggered_at: datetime | None, received
     """When the change happened, to order events: the resource's own `updated_at` when the payload
     has one, else Shopify's trigger time, else the resource's `created_at`, else the arrival; each
     only when it is to be believed (see `DELIVERY_AGE`)."""
-    for moment in (_moment(payload.get("updated_at")), triggered_at, _moment(payload.get("created_at"))):
+    for moment in (
+        aware_moment(payload.get("updated_at")),
+        triggered_at,
+        aware_moment(payload.get("created_at")),
+    ):
         believed = _believed(moment, received_at)
         if believed is not None:
             return believed
@@ -173,17 +178,6 @@ def _subject(topic: str, payload: dict[str, Any]) -> str | None:
     if kind is not None and isinstance(number, int) and number > 0:
         return f"gid://shopify/{kind}/{number}"
     return None
-
-
-def _moment(value: object) -> datetime | None:
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-        moment.astimezone(UTC)  # year 1 an hour east of UTC is before the first moment Python has
-    except (ValueError, OverflowError):
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 def _header_error(header: str, expected: str) -> dict[str, Any]:
