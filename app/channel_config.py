@@ -357,11 +357,23 @@ def _locales(
 
 
 def _one_marketplace_per_account(channels: Mapping[str, Channel]) -> None:
-    """An order's marketplace picks its channel: two channels of one account may not share one."""
+    """An order's marketplace picks its channel: two channels of one account may not share one. And
+    one seller authorisation lives in one SP-API region: its channels name one endpoint and token URL
+    (its connector, its mirror and its reports are built once, from any of them)."""
     seen: dict[tuple[str, str], str] = {}
+    regions: dict[str, tuple[str, str, str]] = {}
     for name, channel in channels.items():
         if not isinstance(channel, AmazonChannel):
             continue
+        if channel.live:
+            region = (channel.endpoint, channel.lwa_token_url)
+            first, *first_region = regions.setdefault(channel.seller_account, (name, *region))
+            if tuple(first_region) != region:
+                raise ChannelConfigError(
+                    f"channels {first} and {name} have the same seller account but name another SP-API "
+                    "endpoint or token URL: give the channels of one account the same ENDPOINT and "
+                    "LWA_TOKEN_URL"
+                )
         key = (channel.seller_account, channel.marketplace_id)
         if key in seen:
             raise ChannelConfigError(

@@ -280,6 +280,19 @@ def test_channels_with_the_same_credentials_are_one_seller_account(environment: 
     assert other.seller_account != us.seller_account
 
 
+def test_one_seller_account_in_two_regions_stops_start_up(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("CHANNEL_AMAZON_CA_MARKETPLACE_ID", "A2EUQ1WTGCTBG2")
+    for setting, value in CREDENTIALS.items():
+        environment.setenv(f"CHANNEL_AMAZON_US_{setting}", value)
+        environment.setenv(f"CHANNEL_AMAZON_CA_{setting}", value)
+    environment.setenv("CHANNEL_AMAZON_CA_ENDPOINT", "https://sellingpartnerapi-eu.amazon.com")
+
+    with pytest.raises(ChannelConfigError, match="amazon_ca and amazon_us have the same seller account"):
+        _ = settings().channels
+    environment.setenv("CHANNEL_AMAZON_CA_REFRESH_TOKEN", "Atzr|another-seller")
+    assert settings().channels["amazon_ca"].key == "amazon_ca"  # another account may live elsewhere
+
+
 def test_a_shopify_channel_whose_policy_states_another_currency_stops_start_up(
     environment: pytest.MonkeyPatch,
 ) -> None:

@@ -113,13 +113,11 @@ class Connectors:
         return list(unique.values())
 
 
-def seller_accounts(channels: Mapping[str, Channel]) -> dict[tuple[str, str, str], list[AmazonChannel]]:
-    """The Amazon channels grouped by seller account (credentials), endpoint and token URL."""
-    accounts: dict[tuple[str, str, str], list[AmazonChannel]] = {}
+def seller_accounts(channels: Mapping[str, Channel]) -> dict[str, list[AmazonChannel]]:
+    """The Amazon channels grouped by seller account (its channels name one endpoint: see
+    `channel_config`); those without credentials are the one sandbox account."""
+    accounts: dict[str, list[AmazonChannel]] = {}
     for channel in channels.values():
         if isinstance(channel, AmazonChannel):
-            key = (channel.seller_account, channel.endpoint, channel.lwa_token_url)
-            if not channel.live:
-                key = ("sandbox", "", "")  # one sandbox account, whatever endpoint each names
-            accounts.setdefault(key, []).append(channel)
+            accounts.setdefault(channel.seller_account, []).append(channel)
     return accounts
