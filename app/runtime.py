@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 
 from app.channels import AmazonChannel, Channel, ShopifyChannel
 from app.connectors.amazon_reports import AmazonReports, reports_for
-from app.connectors.registry import Connectors
+from app.connectors.ratelimit import Buckets
+from app.connectors.registry import Connectors, shared_buckets
 from app.connectors.sp_api import SellerAccounts
 from app.connectors.transport import AiohttpTransport
 from app.db.database import Database
@@ -46,6 +47,7 @@ class Runtime:
     handlers: Mapping[str, Handler]  # the worker's, by topic
     reports: Mapping[str, AmazonReports]  # Amazon's Reports API, by live Amazon channel
     accounts: SellerAccounts  # each Amazon seller account's access token
+    buckets: Buckets  # every upstream's rate limits (shared through Redis when there is one)
 
 
 def load_policy_book(settings: Settings, channels: Mapping[str, Channel] | None = None) -> PolicyBook:
@@ -98,6 +100,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         }
         # One Login with Amazon token per seller account, for getOrder, searchOrders and reports.
         accounts = SellerAccounts(http)
+        buckets = shared_buckets(redis)
         connectors = Connectors.for_channels(
             channels,
             http=http,
@@ -106,6 +109,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             order_max_age=settings.order_cache_max_age_seconds,
             mirrors=mirrors,
             accounts=accounts,
+            buckets=buckets,
         )
         idempotency = Idempotency(database, timedelta(hours=settings.idempotency_ttl_hours))
         routing = Routing(
@@ -128,8 +132,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             routing=routing,
             actions=actions,
             handlers=handlers(routing, actions, connectors),
-            reports=reports_for(channels, http, redis, accounts),
+            reports=reports_for(channels, http, buckets, accounts),
             accounts=accounts,
+            buckets=buckets,
         )
 
 

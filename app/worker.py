@@ -15,8 +15,6 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.connectors.amazon_search import OrderSearch
-from app.connectors.ratelimit import Buckets, LocalBuckets, RedisBuckets
-from app.connectors.registry import REDIS_PREFIX
 from app.db.migrate import current_revision, head_revision
 from app.observability import configure_logging
 from app.runtime import Runtime, open_runtime
@@ -60,8 +58,6 @@ def mirror_work(runtime: Runtime, stop: asyncio.Event) -> list[Coroutine[Any, An
     """The order mirror's loops: a sync per live Amazon seller account, a consumer per ORDER_CHANGE queue."""
     settings = runtime.settings
     accounts = seller_accounts(runtime.channels)
-    # The buckets every replica uses: searchOrders is counted per seller account, whoever calls it.
-    buckets: Buckets = RedisBuckets(runtime.redis, REDIS_PREFIX) if runtime.redis else LocalBuckets()
     work: list[Coroutine[Any, Any, None]] = [
         MirrorSync(
             runtime.database,
@@ -69,7 +65,8 @@ def mirror_work(runtime: Runtime, stop: asyncio.Event) -> list[Coroutine[Any, An
             OrderSearch.build(
                 account.channels,
                 runtime.http,
-                buckets=buckets,
+                # searchOrders is counted per seller account, by every replica.
+                buckets=runtime.buckets,
                 tokens=runtime.accounts.tokens(account.channels[0]),
             ),
             every=settings.mirror_sync_seconds,

@@ -37,20 +37,18 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the stand-in and the SQS server live with the tests
 
-from app.connectors.amazon_search import SEARCH_ORDERS_LIMIT, OrderSearch  # noqa: E402
-from app.connectors.ratelimit import LocalBuckets  # noqa: E402
+from app.connectors.amazon_search import SEARCH_ORDERS_LIMIT  # noqa: E402
 from app.db.migrate import upgrade  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from app.services import api_keys  # noqa: E402
 from app.services.api_keys import Scope  # noqa: E402
 from app.services.mirror import mirror_status, seller_accounts  # noqa: E402
-from app.services.mirror_sync import MirrorSync  # noqa: E402
-from app.services.order_notifications import OrderNotifications  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from app.worker import mirror_work  # noqa: E402
 from tests.connectors.amazon_standin import GET_ORDER_LIMIT, AmazonStandIn, orders_like  # noqa: E402
 from tests.mirror_builders import SELLER_ID, TEMPLATE  # noqa: E402
-from tests.sqs_server import client_factory, create_queue, order_change, running_sqs, send  # noqa: E402
+from tests.sqs_server import create_queue, order_change, running_sqs, send  # noqa: E402
 
 AS_OF = "2026-12-03T15:00:00Z"
 LATENCY = 0.05
@@ -100,13 +98,9 @@ class Service:
         )
         return self
 
-    def start_worker(self, sqs: str) -> None:
-        (account,) = seller_accounts(self.runtime.channels)
-        search = OrderSearch.build(account.channels, self.runtime.http, buckets=LocalBuckets())
-        sync = MirrorSync(self.runtime.database, account, search, every=300)
-        (queue,) = account.queue_urls
-        consumer = OrderNotifications(self.runtime.database, queue, [account], client_factory(sqs, queue))
-        self.loops = [asyncio.create_task(sync.run(self.stop)), asyncio.create_task(consumer.run(self.stop))]
+    def start_worker(self) -> None:
+        # The worker's own loops (`python -m app worker`): the searchOrders sync and the queue's consumer.
+        self.loops = [asyncio.create_task(work) for work in mirror_work(self.runtime, self.stop)]
 
     async def held(self) -> int:
         (account,) = seller_accounts(self.runtime.channels)
@@ -160,7 +154,7 @@ async def run_mode(mirror: bool, count: int, concurrency: int, sqs: str) -> dict
             async with Service(settings, mirror=mirror) as service:
                 if mirror:
                     started = time.monotonic()
-                    service.start_worker(sqs)
+                    service.start_worker()
                     while await service.held() < count:
                         await asyncio.sleep(0.05)
                     report["fill: empty mirror to all held"] = f"{time.monotonic() - started:.2f} s"
@@ -195,7 +189,7 @@ async def run_mode(mirror: bool, count: int, concurrency: int, sqs: str) -> dict
             settings = settings_for(folder, standin, sqs, queue, mirror=mirror)
             async with Service(settings, mirror=mirror) as service:
                 if mirror:
-                    service.start_worker(sqs)
+                    service.start_worker()
                 before = await service.route(changed)  # the order as it was, now held or cached
 
                 def cancel(order: dict[str, Any]) -> None:

@@ -18,14 +18,12 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from redis.asyncio import Redis
 
 from app.channels import AmazonChannel, Channel
 from app.connectors.amazon_auth import AccessTokens
 from app.connectors.base import retry_after, transport_error
 from app.connectors.calls import recorded_call
-from app.connectors.ratelimit import Buckets, Limit, LocalBuckets, RateLimiter, RedisBuckets
-from app.connectors.registry import REDIS_PREFIX
+from app.connectors.ratelimit import Buckets, Limit, RateLimiter
 from app.connectors.retry import RetryPolicy, with_retries
 from app.connectors.sp_api import SellerAccounts, access_tokens, refused
 from app.errors import UpstreamBadResponse, UpstreamError, UpstreamUnavailable
@@ -236,12 +234,11 @@ def _json(response: httpx.Response, operation: str) -> dict[str, Any]:
 def reports_for(
     channels: Mapping[str, Channel],
     http: httpx.AsyncClient,
-    redis: Redis | None,
+    buckets: Buckets,
     accounts: SellerAccounts | None = None,
 ) -> dict[str, AmazonReports]:
-    """The Reports API of each live Amazon channel. With `redis`, its rate limits are shared with
-    every process of the seller account, under the same keys as the other connectors' buckets."""
-    buckets: Buckets = RedisBuckets(redis, REDIS_PREFIX) if redis else LocalBuckets()
+    """The Reports API of each live Amazon channel, its rate limits in `buckets` (see
+    `registry.shared_buckets`)."""
     accounts = accounts or SellerAccounts(http)
     return {
         key: AmazonReports.build(channel, http, buckets=buckets, tokens=accounts.tokens(channel))

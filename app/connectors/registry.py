@@ -22,6 +22,12 @@ from app.errors import ChannelMismatch, UnknownChannel, UnrecognisedOrderRef
 REDIS_PREFIX = "returns-router:"
 
 
+def shared_buckets(redis: Redis | None) -> Buckets:
+    """The rate-limit buckets of every SP-API and Admin API call of this process; with `redis`, of
+    every process and replica (each operation of each seller account or store has a key of its own)."""
+    return RedisBuckets(redis, REDIS_PREFIX) if redis else LocalBuckets()
+
+
 class Connectors:
     def __init__(self, channels: Mapping[str, Channel], sources: Mapping[str, OrderSource]) -> None:
         self._channels = dict(channels)
@@ -38,6 +44,7 @@ class Connectors:
         order_max_age: float = 30.0,
         mirrors: Mapping[str, OrderMirror] | None = None,
         accounts: SellerAccounts | None = None,
+        buckets: Buckets | None = None,
     ) -> Connectors:
         """The connectors of `channels`. With `redis`, rate limits, cached orders and in-flight
         lookups are shared with every replica; without it they are this process's own. `mirrors` are
@@ -46,7 +53,7 @@ class Connectors:
         Amazon channels with the same credentials are one seller account and share one connector (one
         token, one bucket, one answer per order); those without credentials share the sandbox account.
         """
-        buckets: Buckets = RedisBuckets(redis, REDIS_PREFIX) if redis else LocalBuckets()
+        buckets = buckets or shared_buckets(redis)
         cache: AnswerCache = RedisCache(redis, REDIS_PREFIX) if redis else LocalCache()
         sources: dict[str, OrderSource] = {}
         for account in seller_accounts(channels).values():
