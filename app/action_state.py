@@ -11,7 +11,19 @@ from enum import StrEnum
 from types import MappingProxyType
 
 
+class ActionStatus(StrEnum):
+    """Where an action stands, for a caller: `pending` until it has succeeded or failed."""
+
+    succeeded = "succeeded"
+    pending = "pending"
+    failed = "failed"
+
+
 class ActionState(StrEnum):
+    """The action's own state: `requested` (recorded, nothing sent), `submitted` (the mutation may
+    have gone out), `succeeded`, `failed`, or `unknown` (the answer was lost; it is read back from
+    Shopify before anything is sent again). `requested`, `submitted` and `unknown` are `pending`."""
+
     requested = "requested"  # recorded and committed; nothing sent yet
     submitted = "submitted"  # a mutation may have gone out
     succeeded = "succeeded"
@@ -29,9 +41,13 @@ class ActionState(StrEnum):
         return self is not ActionState.failed
 
     @property
-    def status(self) -> str:
+    def status(self) -> ActionStatus:
         """What the API answers: `succeeded`, `failed`, or `pending` for every state in between."""
-        return self.value if self in (ActionState.succeeded, ActionState.failed) else "pending"
+        return (
+            ActionStatus(self.value)
+            if self in (ActionState.succeeded, ActionState.failed)
+            else ActionStatus.pending
+        )
 
     def may_become(self, state: ActionState) -> bool:
         return state in TRANSITIONS[self]

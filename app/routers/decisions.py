@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
+from app.action_state import ActionState, ActionStatus
 from app.db.decisions import DecisionFilters
 from app.domain import Classification, Decision, Money, RequestTime, Resolution
 from app.problems import FieldError
@@ -18,26 +19,6 @@ from app.services import decision_pages
 from app.services.decision_pages import visible_only_to
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
-
-
-class ActionStatus(StrEnum):
-    """Where an action stands, for a caller: `pending` until it has succeeded or failed."""
-
-    succeeded = "succeeded"
-    pending = "pending"
-    failed = "failed"
-
-
-class ActionState(StrEnum):
-    """The action's own state: `requested` (recorded, nothing sent), `submitted` (the mutation may
-    have gone out), `succeeded`, `failed`, or `unknown` (the answer was lost; it is read back from
-    Shopify before anything is sent again). `requested`, `submitted` and `unknown` are `pending`."""
-
-    requested = "requested"
-    submitted = "submitted"
-    succeeded = "succeeded"
-    failed = "failed"
-    unknown = "unknown"
 
 
 class ShopifyIds(BaseModel):
