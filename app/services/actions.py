@@ -9,6 +9,7 @@ anything is sent again.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -85,7 +86,7 @@ class Actions:
         unknown = [refund for refund in seen if refund.refund_id not in known]
         if not unknown:
             return
-        lines = [await connector.refund_lines(refund.refund_id) for refund in unknown]
+        lines = await asyncio.gather(*(connector.refund_lines(refund.refund_id) for refund in unknown))
         async with self._database.transaction() as session:
             for refund, covered in zip(unknown, lines, strict=True):
                 await record_shopify_refund(
