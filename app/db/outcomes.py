@@ -101,23 +101,49 @@ async def record_report_rows(session: AsyncSession, rows: Sequence[dict[str, Any
         return
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     key = ("channel", "order_id", "sku", "rma_id")
-    for row in rows:
-        insert = dialect.insert(AmazonReturnRow).values(**row)
-        await session.execute(
-            insert.on_conflict_do_update(
-                index_elements=list(key),
-                set_={name: insert.excluded[name] for name in row if name not in key},
-            )
+    # One statement for the lot; a line reported twice in it counts as its last (one row may not be
+    # written twice by one upsert).
+    last = list({tuple(row[name] for name in key): row for row in rows}.values())
+    insert = dialect.insert(AmazonReturnRow).values(last)
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=list(key),
+            set_={name: insert.excluded[name] for name in last[0] if name not in key},
         )
+    )
 
 
 async def report_rows_of(session: AsyncSession, decision_id: uuid.UUID) -> Sequence[AmazonReturnRow]:
+    return (await report_rows_by_decision(session, [decision_id])).get(decision_id, [])
+
+
+async def report_rows_by_decision(
+    session: AsyncSession, decision_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[AmazonReturnRow]]:
+    """The report lines matched to each of `decision_ids`, in the order they were requested."""
     result = await session.execute(
         select(AmazonReturnRow)
-        .where(AmazonReturnRow.decision_id == decision_id)
+        .where(AmazonReturnRow.decision_id.in_(decision_ids))
         .order_by(AmazonReturnRow.requested_on, AmazonReturnRow.sku)
     )
-    return result.scalars().all()
+    found: dict[uuid.UUID, list[AmazonReturnRow]] = {}
+    for row in result.scalars():
+        assert row.decision_id is not None
+        found.setdefault(row.decision_id, []).append(row)
+    return found
+
+
+async def with_decisions(
+    session: AsyncSession, decision_ids: Collection[uuid.UUID]
+) -> list[tuple[Outcome, DecisionRow]]:
+    """The outcomes of `decision_ids`, each with its decision, read afresh."""
+    result = await session.execute(
+        select(Outcome, DecisionRow)
+        .join(DecisionRow, DecisionRow.id == Outcome.decision_id)
+        .where(Outcome.decision_id.in_(decision_ids))
+        .execution_options(populate_existing=True)
+    )
+    return [(outcome, decision) for outcome, decision in result.all()]
 
 
 async def unmatched_rows(session: AsyncSession, channel: str | None, limit: int) -> Sequence[AmazonReturnRow]:

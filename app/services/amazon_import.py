@@ -188,9 +188,9 @@ async def record_lines(
             summary.matched += 1
         records.append(_record(channel, currency, line, decision_id, problem, report, now))
     await rows.record_report_rows(session, records)
-    for decision_id in {record["decision_id"] for record in records if record["decision_id"] is not None}:
-        await outcomes.settle(session, decision_id, now)
-        summary.decisions_settled += 1
+    matched = {record["decision_id"] for record in records if record["decision_id"] is not None}
+    if matched:
+        summary.decisions_settled += await outcomes.settle_amazon(session, matched, now)
 
 
 async def match(
@@ -281,6 +281,6 @@ async def match_late_lines(database: Database, limit: int = 500) -> int:
                     settle.add(decision_id)
                     matched += 1
         await session.flush()
-        for decision_id in settle:
-            await outcomes.settle(session, decision_id)
+        if settle:
+            await outcomes.settle_amazon(session, settle, datetime.now(UTC))
     return matched

@@ -17,7 +17,7 @@ the decision, when made, is settled from it (`catch_up` finds them).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -112,6 +112,23 @@ async def settle(session: AsyncSession, decision_id: uuid.UUID, now: datetime | 
         settled = amazon_outcome(decision, await rows.report_rows_of(session, decision_id))
     else:
         settled = await _shopify_outcome(session, decision, outcome)
+    return await _store(session, outcome, settled, now)
+
+
+async def settle_amazon(session: AsyncSession, decision_ids: Collection[uuid.UUID], now: datetime) -> int:
+    """`settle` for the Amazon decisions a report's lines concern, their evidence read in two
+    statements whatever their number; how many there were."""
+    lines = await rows.report_rows_by_decision(session, decision_ids)
+    settling = await rows.with_decisions(session, decision_ids)
+    for outcome, decision in settling:
+        await _store(session, outcome, amazon_outcome(decision, lines.get(decision.id, [])), now)
+    return len(settling)
+
+
+async def _store(
+    session: AsyncSession, outcome: Outcome, settled: Settled | None, now: datetime | None
+) -> str | None:
+    decision_id = outcome.decision_id
     detail = dict(outcome.detail or {})
     if settled is None:
         if outcome.status is not None:
