@@ -9,9 +9,10 @@ Each handler is built with exactly what it needs; they are registered by topic i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,21 @@ Apply = Callable[[AsyncSession], Awaitable[str]]
 
 Prepare = Callable[[WebhookEvent, datetime], Awaitable[Apply]]
 """Reads what the effect needs (no writes); `datetime` is the worker's now."""
+
+
+def shopify_gid(kind: str, resource: Mapping[str, Any], number_key: str = "id") -> str | None:
+    """The Shopify resource a REST payload names, as the GID the service keeps: its
+    `admin_graphql_api_id` when that is a `kind` GID (exact where a numeric id may have lost digits to
+    a reader of floats), else `gid://shopify/<kind>/<its numeric id>` (a positive integer, or its
+    digits as text); None when it has neither."""
+    gid = resource.get("admin_graphql_api_id")
+    if isinstance(gid, str) and gid.startswith(f"gid://shopify/{kind}/") and gid.rsplit("/", 1)[1].isdigit():
+        return gid
+    number = resource.get(number_key)
+    if isinstance(number, bool) or not isinstance(number, int | str):
+        return None
+    digits = str(number)
+    return f"gid://shopify/{kind}/{digits}" if digits.isdigit() and int(digits) > 0 else None
 
 
 class UnusableEvent(ValueError):

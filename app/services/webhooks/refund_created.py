@@ -24,13 +24,13 @@ from app.db.tables import WebhookEvent
 from app.domain import Money
 from app.services import actions, outcomes
 from app.services.action_refund import marked_action
-from app.services.webhooks.handlers import Apply, UnusableEvent
+from app.services.webhooks.handlers import Apply, UnusableEvent, shopify_gid
 
 
 async def prepare(event: WebhookEvent, now: datetime) -> Apply:
     payload = event.payload or {}
-    refund_id = _refund_gid(payload)
-    order_id = _gid("Order", payload.get("order_id"))
+    refund_id = _gid("Refund", payload, "id")
+    order_id = _gid("Order", payload, "order_id")
     created_at = _created_at(payload, event.occurred_at)
     amount = refunded(payload)
     note = payload.get("note") if isinstance(payload.get("note"), str) else None
@@ -99,7 +99,7 @@ def refunded_lines(payload: dict[str, Any]) -> list[tuple[str, int]] | None:
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= 1_000_000:
             raise UnusableEvent("a refund line item has no quantity")
         if quantity:
-            lines.append((_gid("LineItem", item.get("line_item_id")), quantity))
+            lines.append((_gid("LineItem", item, "line_item_id"), quantity))
     return lines
 
 
@@ -121,23 +121,11 @@ def _line_currency(payload: dict[str, Any]) -> str | None:
     return None
 
 
-def _refund_gid(payload: dict[str, Any]) -> str:
-    # The GID first: it is exact where a numeric id may have lost digits on its way (a JSON reader
-    # that reads numbers as floats rounds ids beyond 2^53).
-    gid = payload.get("admin_graphql_api_id")
-    if isinstance(gid, str) and gid.startswith("gid://shopify/Refund/") and gid.rsplit("/", 1)[1].isdigit():
-        return gid
-    return _gid("Refund", payload.get("id"))
-
-
-def _gid(kind: str, value: object) -> str:
-    # The REST payload names resources by their numeric id; the service keeps GIDs.
-    if isinstance(value, int) and value > 0:
-        return f"gid://shopify/{kind}/{value}"
-    if isinstance(value, str) and value.isdigit():
-        return f"gid://shopify/{kind}/{value}"
-    field = {"Refund": "id", "Order": "order_id"}.get(kind, "line_item_id")
-    raise UnusableEvent(f"the refund has no numeric {field}")
+def _gid(kind: str, resource: dict[str, Any], number_key: str) -> str:
+    gid = shopify_gid(kind, resource, number_key)
+    if gid is None:
+        raise UnusableEvent(f"the refund has no numeric {number_key}")
+    return gid
 
 
 def _created_at(payload: dict[str, Any], fallback: datetime) -> datetime:

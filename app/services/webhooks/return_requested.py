@@ -28,7 +28,7 @@ from app.domain import ExplanationStep, Order, Reason, RequestedResolution, Retu
 from app.services import outcomes
 from app.services.returns import Routing
 from app.services.webhooks import return_status
-from app.services.webhooks.handlers import Apply, Prepare, UnusableEvent
+from app.services.webhooks.handlers import Apply, Prepare, UnusableEvent, shopify_gid
 
 # Shopify's ReturnReason values (lower case in webhook payloads) in the contract's reasons.
 REASONS = {
@@ -219,10 +219,7 @@ def _line_item_gid(line: dict[str, Any]) -> str:
     # The line item sits under the fulfillment line item that was returned.
     fulfillment_line = line.get("fulfillment_line_item")
     item = fulfillment_line.get("line_item") if isinstance(fulfillment_line, dict) else line.get("line_item")
-    if isinstance(item, dict):
-        gid = item.get("admin_graphql_api_id")
-        if isinstance(gid, str) and gid.startswith("gid://shopify/LineItem/"):
-            return gid
-        if isinstance(item.get("id"), int):
-            return f"gid://shopify/LineItem/{item['id']}"
-    raise UnusableEvent("a return line names no line item")
+    gid = shopify_gid("LineItem", item) if isinstance(item, dict) else None
+    if gid is None:
+        raise UnusableEvent("a return line names no line item")
+    return gid

@@ -31,14 +31,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.channels import SHOPIFY_ORDER_GID
 from app.connectors.registry import Connectors
 from app.db import outcomes as outcome_rows
 from app.db import shopify_returns, webhook_events
 from app.db.tables import Action, Decision, ShopifyReturn, WebhookEvent
 from app.services import outcomes
 from app.services.actions import Actions
-from app.services.webhooks.handlers import Apply, Prepare, UnusableEvent
+from app.services.webhooks.handlers import Apply, Prepare, UnusableEvent, shopify_gid
 
 RETURN_GID = "gid://shopify/Return/"
 STATUSES = frozenset({"requested", "open", "declined", "canceled", "closed"})
@@ -167,16 +166,5 @@ def order_gid(payload: dict[str, Any]) -> str | None:
     """The Order a return payload names, as a GID: `order { admin_graphql_api_id, id }`, or the
     top-level `order_id` that `returns/cancel`, `close` and `reopen` carry instead."""
     order = payload.get("order")
-    if isinstance(order, dict):
-        gid = order.get("admin_graphql_api_id")
-        if isinstance(gid, str) and SHOPIFY_ORDER_GID.match(gid):
-            return gid
-        if _positive(order.get("id")):
-            return f"gid://shopify/Order/{order['id']}"
-    if _positive(payload.get("order_id")):
-        return f"gid://shopify/Order/{payload['order_id']}"
-    return None
-
-
-def _positive(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    named = shopify_gid("Order", order) if isinstance(order, dict) else None
+    return named or shopify_gid("Order", payload, "order_id")
