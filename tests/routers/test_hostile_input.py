@@ -16,9 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.tables import Decision as DecisionRow
-from app.observability import configure_logging
 from app.services.api_keys import Scope
-from app.settings import Settings
+from tests.asgi import raw_scope, send_raw
 from tests.conftest import MakeKey
 
 ROUTE = "/v1/returns/route"
@@ -70,31 +69,9 @@ async def test_the_limit_counts_streamed_bytes_not_content_length(
 
 async def test_a_lying_content_length_does_not_get_a_large_body_in(app: FastAPI) -> None:
     """Raw ASGI: the header says 10 bytes, the body is far larger."""
-    sent: list[dict[str, Any]] = []
-    messages = iter([{"type": "http.request", "body": b"{" + b" " * (LIMIT + 10) + b"}", "more_body": False}])
-
-    async def receive() -> dict[str, Any]:
-        return next(messages, {"type": "http.disconnect"})
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": ROUTE,
-        "raw_path": ROUTE.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", b"10")],
-        "client": ("127.0.0.1", 1),
-        "server": ("router.test", 80),
-        "state": {},
-    }
-    await app(scope, receive, send)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"10")]
+    body = b"{" + b" " * (LIMIT + 10) + b"}"
+    sent = await send_raw(app, raw_scope(ROUTE, headers), [{"type": "http.request", "body": body}])
     assert sent[0]["status"] == 413
 
 
@@ -201,36 +178,13 @@ async def test_idempotency_keys_outside_visible_ascii_are_refused(
     app: FastAPI, route_key: dict[str, str], key: bytes, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """Raw ASGI, as a lenient server might pass them on: httpx itself refuses to send such headers."""
-    sent: list[dict[str, Any]] = []
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"authorization", route_key["Authorization"].encode()),
+        (b"idempotency-key", key),
+    ]
     body = json.dumps(BODY).encode()
-    messages = iter([{"type": "http.request", "body": body, "more_body": False}])
-
-    async def receive() -> dict[str, Any]:
-        return next(messages, {"type": "http.disconnect"})
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": ROUTE,
-        "raw_path": ROUTE.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"authorization", route_key["Authorization"].encode()),
-            (b"idempotency-key", key),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("router.test", 80),
-        "state": {},
-    }
-    await app(scope, receive, send)
+    sent = await send_raw(app, raw_scope(ROUTE, headers), [{"type": "http.request", "body": body}])
     start = sent[0]
     assert start["status"] == 422
     answer = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
@@ -436,7 +390,7 @@ async def test_a_nul_character_in_a_query_filter_is_a_validation_error(
 
 
 async def test_a_client_that_leaves_mid_body_is_no_500_in_the_access_log_or_the_metrics(
-    app: FastAPI, route_key: dict[str, str], settings: Settings
+    app: FastAPI, route_key: dict[str, str], log_lines: io.StringIO
 ) -> None:
     def answered(status: str) -> float:
         return sum(
@@ -447,48 +401,21 @@ async def test_a_client_that_leaves_mid_body_is_no_500_in_the_access_log_or_the_
             if sample.name.endswith("_total") and sample.labels["status"] == status
         )
 
-    messages = iter(
-        [
-            {"type": "http.request", "body": b'{"order_ref": "113-45', "more_body": True},
-            {"type": "http.disconnect"},
-        ]
-    )
-
-    async def receive() -> dict[str, Any]:
-        return next(messages, {"type": "http.disconnect"})
-
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": ROUTE,
-        "raw_path": ROUTE.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"authorization", route_key["Authorization"].encode()),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("router.test", 80),
-        "state": {},
-    }
+    messages = [
+        {"type": "http.request", "body": b'{"order_ref": "113-45', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"authorization", route_key["Authorization"].encode()),
+    ]
     errors_before, gone_before = answered("500"), answered("499")
-    lines = io.StringIO()
-    configure_logging("INFO", "json", stream=lines)
-    try:
-        await app(scope, receive, send)
-    finally:
-        configure_logging(settings.log_level, settings.log_format)
+
+    sent = await send_raw(app, raw_scope(ROUTE, headers), messages)
 
     assert sent == []  # nobody to answer
-    [access] = [json.loads(line) for line in lines.getvalue().splitlines() if '"event": "request"' in line]
+    [access] = [
+        json.loads(line) for line in log_lines.getvalue().splitlines() if '"event": "request"' in line
+    ]
     assert access["status"] == 499
     assert (answered("500"), answered("499")) == (errors_before, gone_before + 1)

@@ -25,6 +25,7 @@ from app.routers import webhooks
 from app.runtime import Runtime
 from app.services.webhooks.worker import Worker
 from app.settings import Settings
+from tests.asgi import raw_scope
 from tests.webhook_builders import delivery, refund_payload, return_request_payload
 
 URL = "/webhooks/shopify"
@@ -218,21 +219,7 @@ async def test_payload_dates_beyond_the_calendar_are_not_believed(
 
 
 def raw_request(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": URL,
-        "raw_path": URL.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), *headers],
-        "client": ("127.0.0.1", 1),
-        "server": ("router.test", 80),
-        "state": {},
-    }
+    return raw_scope(URL, [(b"content-type", b"application/json"), *headers])
 
 
 class Trickle:
