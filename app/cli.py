@@ -273,7 +273,7 @@ def replay(
         book = load_policy_book(settings, channels)
         target = policy_replay.merchant_channel(channels, channel)
         text = policy.read_text(encoding="utf-8")
-        draft, draft_ref = policy_replay.draft_book(book, target, text, source=str(policy))
+        draft, draft_ref = policy_replay.draft_book(book, target.key, text, source=str(policy))
     except ChannelConfigError as error:
         typer.echo(f"channels refused: {error}", err=True)
         raise typer.Exit(1) from None

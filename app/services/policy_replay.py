@@ -62,15 +62,13 @@ def merchant_channel(channels: Mapping[str, Channel], key: str | None) -> Shopif
     )
 
 
-def draft_book(
-    book: PolicyBook, channel: ShopifyChannel, text: str, *, source: str
-) -> tuple[PolicyBook, str]:
-    """`book` with the draft in `text` for `channel`, and the draft's id@version.
+def draft_book(book: PolicyBook, channel: str, text: str, *, source: str) -> tuple[PolicyBook, str]:
+    """`book` with the draft in `text` for the merchant channel `channel`, and the draft's id@version.
 
     Raises `PolicyFileError` naming `source`, the line and the problem when the draft is not a policy.
     """
     draft = parse_policy(text, MerchantPolicy, source=source)
-    return book.with_merchant(channel.key, draft, source=source), draft.ref
+    return book.with_merchant(channel, draft, source=source), draft.ref
 
 
 async def replay(
@@ -238,8 +236,7 @@ def _draft_book(draft: Draft) -> tuple[PolicyBook, str]:
         base = _bases.get(key[0])
         if base is None:
             base = _bases[key[0]] = PolicyBook.load({}, routing_file=draft.routing_file)
-        policy = parse_policy(draft.text, MerchantPolicy, source=draft.source)
-        found = base.with_merchant(draft.market.channel, policy, source=draft.source), policy.ref
+        found = draft_book(base, draft.market.channel, draft.text, source=draft.source)
         while len(_books) >= KEPT_DRAFTS:
             del _books[next(iter(_books))]
         _books[key] = found
