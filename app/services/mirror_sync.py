@@ -28,6 +28,7 @@ from app.db.database import Database, described
 from app.db.tables import MirrorSync as SyncState
 from app.errors import UpstreamError
 from app.services.mirror import SellerAccount, copy_of, record_gauges
+from app.services.stopping import pause, unless_stopped
 
 log = structlog.get_logger(__name__)
 
@@ -194,14 +195,8 @@ class MirrorSync:
         self._log.info("mirror_sync_started", every=self._every.total_seconds())
         failures = 0
         while not stop.is_set():
-            step = asyncio.ensure_future(self.step())
-            stopping = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({step, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if not step.done():
-                step.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await step
+            step = await unless_stopped(stop, self.step())
+            if step is None:
                 break
             wait = self._every.total_seconds()
             try:
@@ -218,8 +213,7 @@ class MirrorSync:
             with contextlib.suppress(Exception):
                 await record_gauges(self._database, [self.account], self._clock())
             if wait:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), wait)
+                await pause(stop, wait)
         with contextlib.suppress(Exception):
             await self.release()
         self._log.info("mirror_sync_stopped")

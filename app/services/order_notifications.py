@@ -11,7 +11,6 @@ the mirror keeps the latest change it was told of.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from app.connectors.payload import aware_moment
 from app.db import mirror as rows
 from app.db.database import Database, described
 from app.services.mirror import SellerAccount
+from app.services.stopping import pause, unless_stopped
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -123,14 +123,8 @@ class OrderNotifications:
         failures = 0
         async with self.open_client() as client:
             while not stop.is_set():
-                receive = asyncio.ensure_future(self.receive(client))
-                stopping = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({receive, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                stopping.cancel()
-                if not receive.done():
-                    receive.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await receive
+                receive = await unless_stopped(stop, self.receive(client))
+                if receive is None:
                     break
                 try:
                     messages = receive.result()
@@ -139,8 +133,7 @@ class OrderNotifications:
                     wait = min(MAX_BACKOFF, 2.0 ** (failures - 1))
                     metrics.record_notification_receive_failure()
                     self._log.warning("notifications_receive_failed", error=type(error).__name__, wait=wait)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), wait)
+                    await pause(stop, wait)
                     continue
                 failures = 0
                 for message in messages:

@@ -14,7 +14,6 @@ Each round that fails is logged and tried again at the next; nothing here stops 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from app.db.database import Database, described
 from app.errors import UpstreamError
 from app.services import actions, amazon_import, outcomes
 from app.services.amazon_import import ImportRunning, ImportSummary
+from app.services.stopping import pause
 
 log = structlog.get_logger(__name__)
 
@@ -169,8 +169,7 @@ class OutcomeJobs:
                     await job()
                 except Exception as error:  # noqa: BLE001 - tried again at the next round
                     log.warning(f"{name}_failed", error=described(error)[:300])
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 5.0)
+            await pause(stop, 5.0)
 
     async def _import_all(self) -> None:
         for channel_key in self._reports:

@@ -9,7 +9,6 @@ finds its claim taken and writes nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from app.db.database import Database, described
 from app.db.tables import WebhookEvent
 from app.db.webhook_events import EventStatus
 from app.errors import ProblemError, UpstreamError
+from app.services.stopping import pause
 from app.services.webhooks.handlers import Handler, UnusableEvent
 
 log = structlog.get_logger(__name__)
@@ -130,8 +130,7 @@ class Worker:
                 log.warning("worker_claim_failed", error=type(error).__name__)
                 busy = False
             if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll_interval)
+                await pause(stop, poll_interval)
         log.info("worker_stopped")
 
 
