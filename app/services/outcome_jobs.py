@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,7 +44,7 @@ IMPORT_CHECK_EVERY = 600.0
 class Schedule:
     read_back_after: timedelta = timedelta(days=3)  # a decision this old and still open is read back
     read_back_again: timedelta = timedelta(days=1)  # and not again sooner than this
-    read_back_batch: int = 20  # orders per round
+    read_back_batch: int = 20  # decisions per round
     import_every: timedelta = timedelta(hours=24)  # zero: never fetched by the worker
     import_days: int = 30  # the report covers this many days back
 
@@ -84,21 +85,25 @@ class OutcomeJobs:
                 checked_before=now - self._schedule.read_back_again,
                 limit=self._schedule.read_back_batch,
             )
+        # Decisions about one order share its reading: one read of Shopify and one settle for them all.
+        by_order: dict[tuple[str, str], list[uuid.UUID]] = {}
         for outcome in waiting:
-            shopify = self._connectors.shopify(outcome.channel)
+            by_order.setdefault((outcome.channel, outcome.order_id), []).append(outcome.decision_id)
+        for (channel, order_id), decision_ids in by_order.items():
+            shopify = self._connectors.shopify(channel)
             seen: dict[str, object] = {"checked_at": now.isoformat(), "returns": []}
             if shopify is None:
                 seen["note"] = "no live store to read (a sandbox channel)"
                 found = None
             else:
-                found = await order_outcome(shopify, outcome.order_id)
+                found = await order_outcome(shopify, order_id)
             async with self._database.transaction() as session:
                 if found is not None:
                     for refund in found.refunds:
                         await actions.record_shopify_refund(
                             session,
-                            channel=outcome.channel,
-                            order_id=outcome.order_id,
+                            channel=channel,
+                            order_id=order_id,
                             refund_id=refund.refund_id,
                             amount=refund.amount,
                             created_at=refund.created_at,
@@ -108,8 +113,9 @@ class OutcomeJobs:
                         {"return_id": r.return_id, "status": r.status, "exchanged": r.exchanged}
                         for r in found.returns
                     ]
-                await rows.mark_checked(session, outcome.decision_id, now, seen)
-                await outcomes.settle_order(session, outcome.channel, outcome.order_id)
+                for decision_id in decision_ids:
+                    await rows.mark_checked(session, decision_id, now, seen)
+                await outcomes.settle_order(session, channel, order_id)
         return len(waiting)
 
     async def import_amazon(self, channel_key: str, *, force: bool = False) -> ImportSummary | None:

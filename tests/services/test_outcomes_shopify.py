@@ -98,6 +98,29 @@ async def test_a_refund_counts_for_the_latest_decision_before_it_only(
     assert (await outcome_of(live, agent, later["decision_id"]))["status"] == "refunded"
 
 
+async def test_decisions_about_one_order_are_read_back_with_one_reading_of_it(
+    live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify, live_runtime: Runtime
+) -> None:
+    decided = [await decide(live, agent), await decide(live, agent)]  # a ticket and its follow-up
+    later = datetime.now(UTC) + timedelta(days=4)
+    jobs = OutcomeJobs(
+        live_runtime.database,
+        live_runtime.connectors,
+        {},
+        live_runtime.channels,
+        Schedule(),
+        clock=lambda: later,
+    )
+
+    assert await jobs.read_back() == 2
+    assert shopify.calls["OrderOutcome"] == 1
+    async with live_runtime.database.reading() as session:
+        for decision in decided:
+            checked = await outcome_rows.get(session, uuid.UUID(decision["decision_id"]))
+            assert checked is not None
+            assert checked.checked_at is not None
+
+
 async def test_the_read_back_settles_decisions_still_open_and_stays_bounded(
     live: httpx.AsyncClient, agent: dict[str, str], shopify: FakeShopify, live_runtime: Runtime
 ) -> None:
