@@ -13,9 +13,10 @@ from app.settings import Settings
 
 async def import_file(settings: Settings, channel: str, content: bytes, name: str) -> tuple[bool, list[str]]:
     """(succeeded, lines to print) of importing a report saved by hand."""
-    known = settings.channels.get(channel)
+    channels = settings.channels  # built once: each reading reads the channels and secret files again
+    known = channels.get(channel)
     if not isinstance(known, AmazonChannel):
-        amazon = ", ".join(key for key, c in settings.channels.items() if isinstance(c, AmazonChannel))
+        amazon = ", ".join(key for key, c in channels.items() if isinstance(c, AmazonChannel))
         return False, [f"{channel!r} is not an Amazon channel; Amazon channels: {amazon or 'none'}"]
     database = open_database(settings.database_url)
     try:
